@@ -1,0 +1,572 @@
+"""The layer contract, and the small machinery every layer shares: names, keys, shapes, weight views.
+
+A layer is a pair of pure functions over explicit arrays::
+
+    init(key, input_shape)                                  -> (output_shape, params, state)
+    apply(params, state, x, *, training=False, key=None)    -> (y, state)
+
+* ``input_shape`` / ``output_shape`` are tuples with ``None`` for the batch dimension (and any other
+  unknown dimension). Shape inference *is* initialisation: ``init`` reads ``d_in`` off ``input_shape``.
+* ``params`` is a dict of trainable arrays with Keras names (``kernel``, ``bias``, ...); ``state`` a dict of
+  non-trainable arrays (``moving_mean``, carried RNN states). Either may be ``{}``.
+* ``training`` is the one mode flag; ``key`` is a JAX PRNG key, needed only by layers that are random in
+  training (they raise a clear error without one).
+* A layer that consumes a mask sets ``call_takes_mask = True`` and its ``apply`` accepts ``mask=``; every
+  layer says what mask it passes on through ``compute_mask(x, mask)``.
+
+The layer *object* also keeps its current values (``layer.params``, ``layer.state``) once built, because Keras
+users expect ``layer.weights``, ``get_weights()``, ``set_weights()`` and eager calls like ``Dense(3)(x)``.
+Those are conveniences around the pure functions: an eager call is ``build`` (``init`` once) then ``apply``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import re
+import secrets
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+# --------------------------------------------------------------------------------------------------------
+# Names: `dense`, `dense_1`, ... from one counter per prefix, as Keras does.
+
+_name_counts: dict[str, int] = {}
+
+
+def to_snake_case(name):
+    """`BatchNormalization` -> `batch_normalization`, `Conv2D` -> `conv2d`, `ReLU` -> `re_lu` (as Keras)."""
+    name = re.sub(r"\W+", "", name)
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    name = re.sub(r"([a-z])([A-Z])", r"\1_\2", name)
+    return name.lower()
+
+
+def unique_name(prefix):
+    count = _name_counts.get(prefix, 0)
+    _name_counts[prefix] = count + 1
+    return prefix if count == 0 else f"{prefix}_{count}"
+
+
+def clear_session():
+    """Forget the name counters (the next `Dense` is `dense` again), as `keras.backend.clear_session()`."""
+    _name_counts.clear()
+
+
+# --------------------------------------------------------------------------------------------------------
+# Keys. One process-wide stream feeds eager builds and eager random calls; `set_random_seed` makes it
+# (and NumPy's and Python's generators, as Keras does) reproducible. Pure code takes keys explicitly.
+
+
+class _KeyStream:
+    def __init__(self):
+        self.seed = secrets.randbits(32)
+        self.count = 0
+
+    def next(self):
+        # Mix (seed, count) on the host: no device program is compiled to make a key.
+        mixed = np.random.SeedSequence([self.seed, self.count]).generate_state(4)
+        self.count += 1
+        # The "rbg" generator: its programs compile ~3x faster than threefry's, which is most of the
+        # time a model takes to build. Keys given by users (any kind) work the same everywhere.
+        return jax.random.wrap_key_data(jnp.asarray(mixed, dtype=jnp.uint32), impl="rbg")
+
+
+_keys = _KeyStream()
+
+
+def set_random_seed(seed):
+    """Seed jseq's key stream, NumPy's global generator and Python's `random`, as Keras does.
+
+    After `set_random_seed(s)`, building the same model gives the same initial weights, and `fit` shuffles
+    and drops out the same way.
+    """
+    import random
+
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
+        raise ValueError(f"set_random_seed expects an integer seed. Received: seed={seed!r}")
+    seed = int(seed) % (2**32)
+    _keys.seed, _keys.count = seed, 0
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+def next_key():
+    """A fresh PRNG key from the process-wide stream (for eager builds and eager random calls)."""
+    return _keys.next()
+
+
+# --------------------------------------------------------------------------------------------------------
+# Shapes
+
+
+def standardize_shape(shape, what="shape"):
+    """A tuple of ints and Nones; raises a clear error for anything else."""
+    if isinstance(shape, (int, np.integer)):
+        shape = (shape,)
+    try:
+        shape = tuple(shape)
+    except TypeError:
+        raise ValueError(f"Expected {what} to be a tuple of integers or None. Received: {shape!r}") from None
+    out = []
+    for d in shape:
+        if d is None:
+            out.append(None)
+        elif isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d >= 0:
+            out.append(int(d))
+        else:
+            raise ValueError(
+                f"Expected {what} to be a tuple of non-negative integers or None. Received: {shape!r}"
+            )
+    return tuple(out)
+
+
+def shape_str(shape):
+    return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def check_compatible(layer_name, expected, received, what="input"):
+    """Raise if `received` (a concrete or batch shape) does not fit `expected` (None = any size)."""
+    if len(expected) != len(received):
+        raise ValueError(
+            f"Input of layer '{layer_name}' is incompatible with the layer: expected {what} of rank "
+            f"{len(expected)} (shape {shape_str(expected)}), but received input with shape "
+            f"{shape_str(received)}."
+        )
+    for axis, (e, r) in enumerate(zip(expected, received)):
+        if axis == 0 or e is None or r is None:
+            continue
+        if e != r:
+            raise ValueError(
+                f"Input of layer '{layer_name}' is incompatible with the layer: expected axis "
+                f"{axis - len(expected)} of {what} shape to have value {e}, but received input with shape "
+                f"{shape_str(received)}."
+            )
+
+
+def check_not_empty(layer, shape):
+    if any(d == 0 for d in shape[1:]):
+        raise ValueError(
+            f"Layer '{layer.name}' ({type(layer).__name__}) would produce an empty output of shape "
+            f"{shape_str(shape)}. Use a larger input or a smaller kernel / pool / crop."
+        )
+
+
+def as_array(x):
+    """Turn NumPy arrays, lists and scalars into JAX arrays; refuse what JAX would misread."""
+    if isinstance(x, jax.Array):
+        return x
+    a = np.asarray(x)
+    if a.dtype.kind in "OUSVc":
+        raise TypeError(
+            f"Expected a numeric array (float, int or bool). Received an array of dtype {a.dtype} "
+            f"with shape {a.shape}."
+        )
+    if a.dtype == np.float64:
+        a = a.astype(np.float32)
+    elif a.dtype == np.int64:
+        a = a.astype(np.int32)
+    return jnp.asarray(a)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Weight views: what `layer.weights` returns. A view reads and writes the layer's current arrays.
+
+
+class Weight:
+    """A named view of one array of a built layer (Keras's `Variable`, without hidden mutation)."""
+
+    def __init__(self, layer, collection, name):
+        self._layer, self._collection, self.name = layer, collection, name
+
+    @property
+    def path(self):
+        return f"{self._layer.name}/{self.name}"
+
+    @property
+    def value(self):
+        return getattr(self._layer, self._collection)[self.name]
+
+    @property
+    def shape(self):
+        return tuple(self.value.shape)
+
+    @property
+    def dtype(self):
+        return self.value.dtype
+
+    @property
+    def trainable(self):
+        return self._collection == "params" and self._layer.trainable
+
+    def numpy(self):
+        return np.asarray(self.value)
+
+    def __array__(self, dtype=None, copy=None):
+        return np.asarray(self.value, dtype=dtype)
+
+    def assign(self, value):
+        value = jnp.asarray(value, dtype=self.dtype)
+        if value.shape != self.value.shape:
+            raise ValueError(
+                f"Cannot assign to weight '{self.path}': expected shape {shape_str(self.shape)}, "
+                f"received shape {shape_str(value.shape)}."
+            )
+        setattr(self._layer, self._collection, {**getattr(self._layer, self._collection), self.name: value})
+
+    def __repr__(self):
+        return f"<Weight path={self.path}, shape={self.shape}, dtype={self.dtype}, value={self.numpy()}>"
+
+
+# --------------------------------------------------------------------------------------------------------
+# Symbolic tensors: what `Input(...)` returns and what a layer returns when called on one.
+
+
+class KerasTensor:
+    """A placeholder with a shape and a dtype, recording which layer call produced it.
+
+    `history` is `(layer, inputs)`: the layer whose call on the symbolic `inputs` made this tensor (for a
+    tensor made by `Input`, its `InputLayer` and no inputs).
+    """
+
+    def __init__(self, shape, dtype="float32", name=None, history=None):
+        self.shape = standardize_shape(shape)
+        self.dtype = str(jnp.dtype(dtype))
+        self.name = name or unique_name("keras_tensor")
+        self.history = history
+
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+    def __repr__(self):
+        return f"<KerasTensor shape={shape_str(self.shape)}, dtype={self.dtype}, name={self.name}>"
+
+
+# --------------------------------------------------------------------------------------------------------
+# The Layer base
+
+
+class Layer:
+    """Base class: stores hyperparameters, holds current values once built, and calls eagerly.
+
+    Subclasses define `__init__` (validate and store hyperparameters, then `super().__init__(**kwargs)`),
+    `init` and `apply`. Everything else here is Keras convenience around those two pure functions.
+
+    Args (every layer accepts these):
+        name: the layer's name; by default the snake-case class name made unique (`dense`, `dense_1`).
+        trainable: whether `fit` updates this layer's params.
+        dtype: the dtype of the params (default "float32").
+        input_shape / input_dim / batch_input_shape / batch_size: the input of the first layer of a
+            Sequential, so that the model builds as layers are added (Keras 2 style, still accepted).
+    """
+
+    call_takes_mask = False  # True: `apply` accepts `mask=`
+    supports_masking = False  # True: pass an incoming mask on unchanged (default compute_mask)
+    autocast = True  # cast integer / float64 inputs to the layer's float dtype before `apply`
+
+    def __init__(
+        self,
+        *,
+        name=None,
+        trainable=True,
+        dtype=None,
+        input_shape=None,
+        input_dim=None,
+        batch_input_shape=None,
+        batch_size=None,
+        **unknown,
+    ):
+        if unknown:
+            raise TypeError(
+                f"Unrecognized keyword arguments passed to {type(self).__name__}: {sorted(unknown)}"
+            )
+        if name is not None and (not isinstance(name, str) or not name or "/" in name):
+            raise ValueError(f"A layer name must be a non-empty string without '/'. Received: name={name!r}")
+        self.name = name or unique_name(to_snake_case(type(self).__name__))
+        self._trainable = bool(trainable)
+        self.dtype = str(jnp.dtype(dtype or "float32"))
+        self.params, self.state = {}, {}
+        self.built = False
+        self.input_shape = self.output_shape = None
+        self._inbound = []  # symbolic calls: (inputs, outputs) pairs, used by the functional API
+        self._batch_input_shape = _batch_input_shape(input_shape, input_dim, batch_input_shape, batch_size)
+
+    # ---- the contract (subclasses override) ------------------------------------------------------------
+
+    def init(self, key, input_shape):
+        """`(key, input_shape) -> (output_shape, params, state)`; the default has no weights."""
+        del key
+        return self.compute_output_shape(input_shape), {}, {}
+
+    def apply(self, params, state, x, *, training=False, key=None):
+        """`(params, state, x) -> (y, state)`."""
+        raise NotImplementedError(f"{type(self).__name__} must define apply()")
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def compute_mask(self, x, mask):
+        return mask if self.supports_masking else None
+
+    def regularization_loss(self, params):
+        """The weight penalties of this layer (a scalar), added to the training loss."""
+        del params
+        return 0.0
+
+    def forward(self, params, state, x, *, training=False, key=None, mask=None):
+        """`apply`, plus this layer's activity-regularization penalty: `-> (y, state, penalty)`."""
+        extra = {"mask": mask} if self.call_takes_mask else {}
+        y, state = self.apply(params, state, x, training=training, key=key, **extra)
+        return y, state, self.activity_regularization_loss(y)
+
+    def activity_regularization_loss(self, y):
+        """The penalty on this layer's output (a scalar); `Dense(activity_regularizer=...)` uses it."""
+        del y
+        return 0.0
+
+    # ---- trainable -------------------------------------------------------------------------------------
+
+    @property
+    def trainable(self):
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value):
+        self._trainable = bool(value)
+        for layer in self._sublayers():
+            layer.trainable = value
+
+    def _sublayers(self):
+        return []
+
+    def trainable_mask(self):
+        """A pytree of bools shaped like `params`: which arrays `fit` differentiates."""
+        return {k: self.trainable for k in self.params}
+
+    # ---- build and eager call --------------------------------------------------------------------------
+
+    def build(self, input_shape):
+        """Create the weights for inputs of `input_shape` (batch dimension included, may be None)."""
+        input_shape = standardize_shape(input_shape, "input_shape")
+        if self.built:
+            if not _same_shape(self.input_shape, input_shape):
+                raise ValueError(
+                    f"Layer '{self.name}' has already been built for input shape "
+                    f"{shape_str(self.input_shape)}. You cannot build it with input_shape "
+                    f"{shape_str(input_shape)}."
+                )
+            return
+        build_layers([(self, input_shape)], next_key())
+
+    def _set_built(self, input_shape, output_shape, params, state):
+        """Adopt values made by `init` (containers override this to hand them to their layers)."""
+        self.input_shape, self.output_shape = input_shape, output_shape
+        self.params, self.state = dict(params), dict(state)
+        self.built = True
+
+    def __call__(self, x, training=False, mask=None, **kwargs):
+        if isinstance(x, KerasTensor) or _is_symbolic_structure(x):
+            from jseq.functional import call_symbolic
+
+            return call_symbolic(self, x, training=training, **kwargs)
+        if kwargs:
+            raise TypeError(f"Unexpected arguments for calling layer '{self.name}': {sorted(kwargs)}")
+        x = self._cast_input(x)
+        shape = (None,) + tuple(x.shape[1:])
+        if not self.built:
+            self.build(shape)
+        else:
+            check_compatible(self.name, self.input_shape, tuple(x.shape))
+        key = next_key() if training else None
+        extra = {"mask": mask} if self.call_takes_mask else {}
+        y, state = self.apply(self.params, self.state, x, training=bool(training), key=key, **extra)
+        if training:
+            self.state = dict(state)
+        return y
+
+    def _cast_input(self, x):
+        x = as_array(x)
+        if self.autocast and (jnp.issubdtype(x.dtype, jnp.integer) or x.dtype == jnp.bool_):
+            x = x.astype(self.dtype)
+        return x
+
+    # ---- weights, Keras style --------------------------------------------------------------------------
+
+    def _weight_views(self):
+        return [Weight(self, "params", k) for k in self.params] + [
+            Weight(self, "state", k) for k in self.state if k not in self._non_weight_state()
+        ]
+
+    def _non_weight_state(self):
+        """State entries that are not weights (e.g. carried RNN states); override where needed."""
+        return ()
+
+    @property
+    def weights(self):
+        return self._weight_views()
+
+    @property
+    def trainable_weights(self):
+        return [w for w in self.weights if w.trainable]
+
+    @property
+    def non_trainable_weights(self):
+        return [w for w in self.weights if not w.trainable]
+
+    @property
+    def variables(self):
+        return self.weights
+
+    def get_weights(self):
+        """The weights as NumPy arrays, in Keras's order (per layer: kernel, bias, ... then state)."""
+        return [w.numpy() for w in self.weights]
+
+    def set_weights(self, weights):
+        """Set every weight from a list of arrays in `get_weights()` order; all shapes are checked first."""
+        views = self.weights
+        weights = list(weights)
+        if len(weights) != len(views):
+            raise ValueError(
+                f"Layer '{self.name}' expects {len(views)} weight arrays, but set_weights received "
+                f"{len(weights)}. Expected shapes: {[v.shape for v in views]}."
+            )
+        new = []
+        for view, w in zip(views, weights):
+            w = np.asarray(w)
+            if tuple(w.shape) != view.shape:
+                raise ValueError(
+                    f"Weight '{view.path}' of layer '{self.name}' has shape {shape_str(view.shape)}, but "
+                    f"set_weights received an array of shape {shape_str(w.shape)}."
+                )
+            new.append(jnp.asarray(w, dtype=view.dtype))
+        for view, w in zip(views, new):  # only now, once every shape is known to fit
+            view.assign(w)
+
+    def count_params(self):
+        if not self.built:
+            raise ValueError(
+                f"You tried to call `count_params` on layer '{self.name}', but the layer isn't built. "
+                "You can build it manually via: `layer.build(input_shape)`."
+            )
+        return int(sum(math.prod(w.shape) for w in self.weights))
+
+    # ---- config ----------------------------------------------------------------------------------------
+
+    def get_config(self):
+        """The constructor arguments, read back off the attributes of the same names."""
+        from jseq.serialization import serialize_value
+
+        config = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}
+        for pname, param in inspect.signature(type(self).__init__).parameters.items():
+            if pname in ("self", "kwargs") or param.kind in (param.VAR_KEYWORD, param.VAR_POSITIONAL):
+                continue
+            if hasattr(self, pname):
+                config[pname] = serialize_value(getattr(self, pname))
+        if self._batch_input_shape is not None:
+            config["batch_input_shape"] = list(self._batch_input_shape)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def __repr__(self):
+        return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+    # ---- symbolic input / output (the functional API fills these in) -----------------------------------
+
+    @property
+    def input(self):
+        if not self._inbound:
+            raise AttributeError(
+                f"Layer '{self.name}' has never been called on a symbolic input and thus has no defined "
+                "input. Build the model from an `Input(shape=...)` (or give the first layer `input_shape=`)."
+            )
+        return self._inbound[0][0]
+
+    @property
+    def output(self):
+        if not self._inbound:
+            raise AttributeError(
+                f"Layer '{self.name}' has never been called on a symbolic input and thus has no defined "
+                "output. Build the model from an `Input(shape=...)` (or give the first layer `input_shape=`)."
+            )
+        return self._inbound[0][1]
+
+
+def _batch_input_shape(input_shape, input_dim, batch_input_shape, batch_size):
+    if batch_input_shape is not None:
+        return standardize_shape(batch_input_shape, "batch_input_shape")
+    if input_shape is not None:
+        return (batch_size,) + standardize_shape(input_shape, "input_shape")
+    if input_dim is not None:
+        return (batch_size, int(input_dim))
+    return None
+
+
+def _same_shape(a, b):
+    return len(a) == len(b) and all(x == y or x is None or y is None for x, y in zip(a[1:], b[1:]))
+
+
+def _is_symbolic_structure(x):
+    if isinstance(x, (list, tuple)):
+        return any(isinstance(t, KerasTensor) for t in x)
+    if isinstance(x, dict):
+        return any(isinstance(t, KerasTensor) for t in x.values())
+    return False
+
+
+def build_layers(pairs, key):
+    """Initialise several `(layer, input_shape)` pairs in ONE compiled program and adopt the values.
+
+    Compiling the random initializers is most of the cost of building a model, so a model's build compiles
+    once rather than once per weight. The output shapes (static Python data) and the key order of the param
+    dicts (which `jit` would sort, while Keras's weight order is the order a layer creates them) are captured
+    while tracing.
+    """
+    pairs = list(pairs)
+    if not pairs:
+        return
+    box = {}
+
+    def f(key):
+        keys = jax.random.split(key, len(pairs))
+        values, box["shapes"], box["templates"] = [], [], []
+        for (layer, shape), k in zip(pairs, keys):
+            out, params, state = layer.init(k, shape)
+            box["shapes"].append(out)
+            box["templates"].append((params, state))
+            values.append((params, state))
+        return values
+
+    values = jax.jit(f)(key)
+    for (layer, shape), out, template, (params, state) in zip(pairs, box["shapes"], box["templates"], values):
+        layer._set_built(shape, out, _in_order_of(template[0], params), _in_order_of(template[1], state))
+
+
+def _in_order_of(template, tree):
+    if isinstance(template, dict):
+        return {k: _in_order_of(template[k], tree[k]) for k in template}
+    return tree
+
+
+def abstract_init(layer, input_shape):
+    """`(output_shape, has_arrays)` that `layer.init` gives for `input_shape`, by abstract evaluation:
+    shapes are checked and errors raised without computing (or compiling) anything."""
+    box = {}
+
+    def f(key):
+        out, params, state = layer.init(key, input_shape)
+        box["out"] = out
+        return params, state
+
+    arrays = jax.eval_shape(f, jax.random.PRNGKey(0))
+    return box["out"], bool(jax.tree.leaves(arrays))
+
+
+def infer_output_shape(layer, input_shape):
+    """The output shape `layer.init` declares for `input_shape` (no compute)."""
+    return abstract_init(layer, input_shape)[0]
