@@ -265,6 +265,20 @@ def test_killed_mid_download_leaves_no_file_under_the_final_name(server, tmp_pat
     ).read_bytes() == (body)
 
 
+def test_partial_downloads_of_dead_processes_are_cleaned_up(server, tmp_path):
+    folder = tmp_path / "datasets"
+    folder.mkdir()
+    stale, fresh = folder / ".data.bin.part-dead", folder / ".data.bin.part-alive"
+    for part in (stale, fresh):
+        part.write_bytes(b"partial")
+    an_hour_ago = time.time() - 3600
+    os.utime(stale, (an_hour_ago, an_hour_ago))
+    server.routes["/data.bin"] = (BODY, "good")
+    get_file("data.bin", f"{server.url}/data.bin", cache_dir=tmp_path)
+    assert not stale.exists()
+    assert fresh.exists()  # may belong to a download still running in another process
+
+
 # --------------------------------------------------------------------------------------------------------
 # Archives.
 
