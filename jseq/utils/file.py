@@ -17,11 +17,11 @@
 import hashlib
 import http.client
 import os
+import secrets
 import shutil
 import stat
 import sys
 import tarfile
-import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -29,7 +29,7 @@ import urllib.request
 import zipfile
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
-DEFAULT_TIMEOUT = 30.0  # seconds a connection or a single read may wait before the download fails
+DEFAULT_TIMEOUT = 15.0  # seconds a connection or a single read may wait before the download fails
 _CHUNK = 1 << 16
 _STALE_PART_AGE = 600.0  # a partial download untouched this long belongs to a dead process
 _HASH_ALGORITHMS = ("auto", "sha256", "md5")
@@ -141,6 +141,7 @@ class _DownloadProgress:
         self.live = _is_live(self.stream)
         self.start = time.monotonic()
         self.last_draw = 0.0
+        self.drawn = 0  # length of the line on screen, so a shorter redraw blanks its tail
 
     def _line(self, received):
         elapsed = max(time.monotonic() - self.start, 1e-9)
@@ -156,12 +157,17 @@ class _DownloadProgress:
         if not self.live or now - self.last_draw < 0.1:  # redraw at most ten times a second
             return
         self.last_draw = now
-        self.stream.write("\r" + self._line(received))
+        self._draw(self._line(received))
         self.stream.flush()
+
+    def _draw(self, line):
+        self.stream.write("\r" + line.ljust(self.drawn))
+        self.drawn = len(line)
 
     def finish(self, received):
         if self.live:
-            self.stream.write("\r" + self._line(received) + "\n")
+            self._draw(self._line(received))
+            self.stream.write("\n")
         else:
             self.stream.write(f"Downloaded {_size(received)} in {time.monotonic() - self.start:.1f} s.\n")
         self.stream.flush()
@@ -238,7 +244,10 @@ def _download(origin, target, file_hash, algorithm, timeout, advice):
     _remove_stale_parts(target)
     print(f"Downloading data from {origin}", flush=True)
     hasher = hashlib.new(algorithm)
-    fd, part = tempfile.mkstemp(prefix=f".{target.name}.part-", dir=target.parent)
+    # A fresh name next to the target (same file system, so the final rename is atomic). Not mkstemp:
+    # its 0600 mode would make a shared cache unreadable to others; os.open applies the umask instead.
+    part = target.parent / f".{target.name}.part-{secrets.token_hex(6)}"
+    fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as out, _open(origin, target, timeout, advice) as response:
             total = _content_length(response)
@@ -268,8 +277,7 @@ def _download(origin, target, file_hash, algorithm, timeout, advice):
         if file_hash is not None and received_hash != file_hash:
             raise HashMismatchError(
                 f"The file downloaded from {origin} is incomplete or corrupted: its {algorithm} is "
-                f"{received_hash}, expected {file_hash}. The download was deleted; nothing was stored at "
-                f"{target}.",
+                f"{received_hash}, expected {file_hash}. The download was deleted, not stored at {target}.",
                 url=origin,
                 path=str(target),
                 expected=file_hash,
@@ -361,7 +369,8 @@ def extract_archive(archive, destination, archive_format="auto"):
     else:
         raise ValueError(f"Cannot extract {archive}: it is not a {' or '.join(formats)} archive.")
     _check_writable(destination.parent)
-    staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.extract-", dir=destination.parent))
+    staging = destination.parent / f".{destination.name}.extract-{secrets.token_hex(6)}"
+    staging.mkdir(mode=0o777)  # the umask applies (mkdtemp would make it private, 0700)
     try:
         write(archive, staging)
         if destination.is_dir() and not destination.is_symlink():
