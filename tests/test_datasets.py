@@ -140,10 +140,15 @@ def test_mnist_offline_names_url_and_cache_path(tmp_path, monkeypatch):
     assert str(_cache(tmp_path) / "mnist.npz") in str(info.value)
 
 
-def test_mirror_that_is_neither_url_nor_folder(tmp_path, monkeypatch):
+def test_missing_mirror_folder(mirror, tmp_path, monkeypatch):
+    arrays = {"x_train": _images(1), "y_train": np.zeros(1, np.uint8)}
+    arrays |= {"x_test": _images(1), "y_test": np.ones(1, np.uint8)}
+    _publish(mirror, "mnist.npz", _npz(**arrays), monkeypatch, mnist)
+    mnist.load_data()  # cached now
     monkeypatch.setenv("JSEQ_DATASETS_MIRROR", str(tmp_path / "no_such_folder"))
-    with pytest.raises(FileNotFoundError, match="JSEQ_DATASETS_MIRROR"):
-        mnist.load_data()
+    np.testing.assert_array_equal(mnist.load_data()[0][0], arrays["x_train"])  # the cache needs no mirror
+    with pytest.raises(DownloadError, match=r"no_such_folder/imdb\.npz.*No such file"):
+        imdb.load_data()
 
 
 def test_mnist_from_a_folder_of_idx_files(tmp_path):
