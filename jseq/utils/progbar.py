@@ -6,8 +6,8 @@ Where the text goes decides how it is drawn:
   redrawn in place with ``\\b``/``\\r``, the done part green, the rest white, the step counter bold. These
   bytes are exactly the ones Keras writes for the same updates at the same times.
 * anything else (a file, a pipe, a CI log): one plain line per bar, written when the bar finishes, with no
-  control characters at all. Keras writes every intermediate update there, each on a new line with colour
-  codes; a log file only needs the result.
+  control characters at all. (Keras treats every POSIX system as a terminal and writes its redraws, colour
+  codes and backspaces into log files too.)
 
 Every clock reading goes through ``time.time()`` so that tests can replace it.
 """
@@ -82,10 +82,11 @@ class Progbar:
         stateless_metrics: names that are averaged; all others are shown as given.
         unit_name: what a step is called in `ms/step`.
 
-    Example:
-        >>> bar = Progbar(3)
-        >>> for step in range(1, 4):
-        ...     bar.update(step, [("loss", 1.0 / step)])
+    Example::
+
+        bar = Progbar(3)
+        for step in range(1, 4):
+            bar.update(step, [("loss", 1.0 / step)])  # ends with `3/3 ━━━━━━━━━━━━━━━━━━━━ 0s ...`
     """
 
     def __init__(
