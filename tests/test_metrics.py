@@ -88,7 +88,7 @@ def test_metrics_match_keras_over_batches(name, kwargs, kind):
     for weighted in (False, True):
         theirs, ours = getattr(keras.metrics, name)(**kwargs), getattr(jm, name)(**kwargs)
         state = ours.init()
-        update = jax.jit(ours.update)
+        update = ours.update if kind != "bin" else jax.jit(ours.update)  # jit some, keep the test fast
         for y_true, y_pred, w in data:
             w = w if weighted else None
             theirs.update_state(y_true, y_pred, sample_weight=w)
@@ -244,3 +244,57 @@ def test_auc_refuses_what_it_does_not_implement():
         jm.AUC(curve="DET")
     with pytest.raises(ValueError, match="in \\[0, 1\\]"):
         jm.Precision(thresholds=[1.5])
+
+
+# --------------------------------------------------------------------------------------------------------
+# jseq.backend: the K.* ops custom metrics are written with.
+
+
+def test_backend_ops_follow_keras_semantics():
+    from jseq import backend as K
+
+    x = np.array([[1.0, -2.0, 3.5], [0.5, 2.5, -1.5]], "float32")
+    assert K.epsilon() == 1e-7 and K.floatx() == "float32"
+    np.testing.assert_allclose(np.asarray(K.mean(x, axis=1, keepdims=True)), x.mean(1, keepdims=True))
+    np.testing.assert_allclose(np.asarray(K.sum(x, axis=0)), x.sum(0))
+    np.testing.assert_allclose(np.asarray(K.std(x)), x.std(), rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(K.var(x, axis=-1)), x.var(-1), rtol=1e-6)
+    assert float(K.mean(K.equal(x, x))) == 1.0  # booleans average as 0/1
+    np.testing.assert_allclose(np.asarray(K.sqrt(x)), np.sqrt(np.maximum(x, 0)))  # no NaN for negatives
+    np.testing.assert_allclose(np.asarray(K.clip(x, 0.0, None)), np.clip(x, 0, None))
+    np.testing.assert_allclose(np.asarray(K.clip(x, 1.0, 0.0)), np.ones_like(x))  # max < min clips to min
+    np.testing.assert_allclose(np.asarray(K.round(np.array([0.5, 1.5, 2.5]))), [0.0, 2.0, 2.0])
+    assert K.cast(x > 0, "float32").dtype == jnp.float32
+    assert K.flatten(x).shape == (6,) and K.int_shape(K.reshape(x, (3, 2))) == (3, 2)
+    assert K.concatenate([x, x]).shape == (2, 6) and K.stack([x, x]).shape == (2, 2, 3)
+    assert K.argmax(x).tolist() == [2, 1]
+    np.testing.assert_allclose(np.asarray(K.pow(x, 2)), x**2)
+    # dot above rank 2 contracts the last axis of x with the second-to-last of y (Keras 2's rule).
+    assert K.dot(np.ones((2, 3)), np.ones((4, 3, 5))).shape == (2, 4, 5)
+    assert K.dot(np.ones((2, 3, 4)), np.ones((4, 5))).shape == (2, 3, 5)
+    np.testing.assert_allclose(np.asarray(K.dot(x, x.T)), x @ x.T, rtol=1e-6)
+    assert K.ones_like(x).sum() == 6 and K.zeros_like(x, dtype="int32").dtype == jnp.int32
+
+
+def test_custom_metric_written_with_backend_matches_keras():
+    keras = pytest.importorskip("keras")
+    from jseq import backend as K
+
+    def r2(y_true, y_pred):
+        ss_res = K.sum(K.square(y_true - y_pred), axis=-1)
+        ss_tot = K.sum(K.square(y_true - K.mean(y_true, axis=-1, keepdims=True)), axis=-1)
+        return 1 - ss_res / (ss_tot + K.epsilon())
+
+    def r2_keras(y_true, y_pred):
+        ops = keras.ops
+        ss_res = ops.sum(ops.square(y_true - y_pred), axis=-1)
+        ss_tot = ops.sum(ops.square(y_true - ops.mean(y_true, axis=-1, keepdims=True)), axis=-1)
+        return 1 - ss_res / (ss_tot + keras.backend.epsilon())
+
+    ours, theirs = jm.get(r2), keras.metrics.MeanMetricWrapper(r2_keras, name="r2")
+    state = ours.init()
+    for y_true, y_pred, w in _batches("reg", 11):
+        state = jax.jit(ours.update)(state, y_true, y_pred, w)
+        theirs.update_state(y_true, y_pred, sample_weight=w)
+    assert ours.name == "r2"
+    assert float(ours.result(state)) == pytest.approx(float(theirs.result()), rel=1e-5)
