@@ -262,6 +262,8 @@ class Optimizer:
     def exclude_from_weight_decay(self, var_list=None, var_names=None):
         """Exclude params whose name (`"bias"`, `"gamma"`, ...) matches any of `var_names` from weight decay.
 
+        Call it before `build()` (before `compile`), as Keras requires.
+
         Args:
             var_list: not supported (jseq params are arrays, not variables); use `var_names`.
             var_names: strings; a param is excluded when one of them is found in its name (`re.search`).
