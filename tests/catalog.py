@@ -19,3 +19,17 @@ CATALOG = [
     ("reshape", lambda: layers.Reshape((3, -1)), (12,), {}, {}),
     ("identity", lambda: layers.Identity(), (3,), {}, {}),
 ]
+
+# ---- text and sequences: embedding, masking, recurrent layers and their wrappers -------------------------
+CATALOG += [
+    ("embedding", lambda: layers.Embedding(10, 4), (5,), {"embeddings": (10, 4)}, {}, "int32"),
+    (
+        "embedding_mask_zero",
+        lambda: layers.Embedding(12, 3, mask_zero=True),
+        (2, 3),
+        {"embeddings": (12, 3)},
+        {},
+        "int32",
+    ),
+    ("masking", lambda: layers.Masking(), (4, 3), {}, {}),
+]

@@ -12,18 +12,22 @@ from jseq.layers.core import (
     Reshape,
     Softmax,
 )
+from jseq.layers.embedding import Embedding
+from jseq.layers.masking import Masking
 from jseq.models import Input, InputLayer
 
 __all__ = [
     "Activation",
     "Dense",
     "Dropout",
+    "Embedding",
     "Flatten",
     "Identity",
     "Input",
     "InputLayer",
     "Layer",
     "LeakyReLU",
+    "Masking",
     "ReLU",
     "Reshape",
     "Softmax",
