@@ -4,7 +4,20 @@ A layer is a pair of pure functions (`init`, `apply`); a `Sequential` is a fold 
 Optax transformations; a train step is one jitted function over an explicit train state.
 """
 
-from jseq import activations, initializers, layers, models, regularizers, utils
+from jseq import (
+    activations,
+    backend,
+    callbacks,
+    datasets,
+    initializers,
+    layers,
+    losses,
+    metrics,
+    models,
+    optimizers,
+    regularizers,
+    utils,
+)
 from jseq.models import Input, Sequential
 
 __version__ = "0.1.0"
@@ -13,9 +26,15 @@ __all__ = [
     "Input",
     "Sequential",
     "activations",
+    "backend",
+    "callbacks",
+    "datasets",
     "initializers",
     "layers",
+    "losses",
+    "metrics",
     "models",
+    "optimizers",
     "regularizers",
     "utils",
 ]

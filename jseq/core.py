@@ -544,12 +544,13 @@ def build_layers(pairs, key):
 
     values = jax.jit(f)(key)
     for (layer, shape), out, template, (params, state) in zip(pairs, box["shapes"], box["templates"], values):
-        layer._set_built(shape, out, _in_order_of(template[0], params), _in_order_of(template[1], state))
+        layer._set_built(shape, out, in_order_of(template[0], params), in_order_of(template[1], state))
 
 
-def _in_order_of(template, tree):
+def in_order_of(template, tree):
+    """`tree` with its dict keys in the order of `template`'s (jit returns dicts sorted by key)."""
     if isinstance(template, dict):
-        return {k: _in_order_of(template[k], tree[k]) for k in template}
+        return {k: in_order_of(template[k], tree[k]) for k in template}
     return tree
 
 

@@ -25,6 +25,7 @@ from jseq.core import (
     unique_name,
 )
 from jseq.summary import summary_lines
+from jseq.training import Trainer
 
 
 class InputLayer(Layer):
@@ -65,7 +66,7 @@ _INPUT_NOT_FIRST = (
 )
 
 
-class Sequential(Layer):
+class Sequential(Trainer, Layer):
     """A linear stack of layers.
 
     >>> model = Sequential([Input(shape=(784,)), Dense(64, activation="relu"), Dense(10)])
@@ -341,10 +342,6 @@ class Sequential(Layer):
             )
         )
         (print_fn or print)(text + ("\n" if print_fn else ""))
-
-    def _optimizer_params(self):
-        """(count, bytes) of the optimizer's variables once it is built, else None (training fills this)."""
-        return None
 
     def __repr__(self):
         return f"<Sequential name={self.name}, built={self.built}, layers={len(self._layers)}>"

@@ -1,0 +1,922 @@
+"""compile / fit / evaluate / predict: one jitted pure step over an explicit train state.
+
+The whole loop in one module. `compile` only resolves names: an Optax transformation with Keras's formulas
+(`jseq.optimizers`), a loss (`jseq.losses`), metrics (`jseq.metrics`). `fit` then keeps one `TrainState`
+
+    TrainState(trainable, frozen, state, opt_state, key)
+      trainable  params pytree, frozen leaves replaced by None  (what jax.grad differentiates)
+      frozen     params pytree, trainable leaves replaced by None
+      state      non-trainable layer state (BatchNormalization statistics, carried RNN states)
+      opt_state  the optimizer's state over `trainable` (iterations and learning rate included)
+      key        the PRNG key that dropout draws from, split once per step
+
+and calls `train_step(train_state, metrics_state, data, start) -> (train_state, metrics_state, logs)`, jitted
+once per batch shape (the full batch and the last partial one). The epoch's data sits on the device; a step
+takes its rows with `dynamic_slice` from the epoch's permutation, so nothing is copied from the host per step.
+`logs` are running means computed on the device; the progress bar reads them only when it redraws.
+
+The layer objects are updated once, when `fit` returns, and whenever a callback may read the weights.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jseq import losses as losses_module
+from jseq import metrics as metrics_module
+from jseq import optimizers as optimizers_module
+from jseq.callbacks import CallbackList
+from jseq.core import in_order_of, next_key, shape_str
+
+_NOT_COMPILED = "You must call `compile()` before using the model."
+
+
+class TrainState(NamedTuple):
+    trainable: Any
+    frozen: Any
+    state: Any
+    opt_state: Any
+    key: jax.Array
+
+
+def split_by_mask(params, mask):
+    """(trainable, frozen): two copies of `params`, each with the other's leaves replaced by None."""
+    trainable = jax.tree.map(lambda p, m: p if m else None, params, mask)
+    frozen = jax.tree.map(lambda p, m: None if m else p, params, mask)
+    return trainable, frozen
+
+
+def merge(trainable, frozen):
+    return jax.tree.map(lambda t, f: f if t is None else t, trainable, frozen, is_leaf=lambda v: v is None)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Host-side data handling: plain NumPy.
+
+
+def _to_numpy(data, what):
+    """A NumPy array (or a list / dict of them); refuse strings, objects and complex numbers up front."""
+    if data is None:
+        return None
+    if isinstance(data, dict):
+        return {k: _to_numpy(v, f"{what}[{k!r}]") for k, v in data.items()}
+    if isinstance(data, (list, tuple)) and data and all(_is_array_like(d) for d in data):
+        return [_to_numpy(d, f"{what}[{i}]") for i, d in enumerate(data)]
+    a = np.asarray(data)
+    if a.dtype.kind in "OUSVc" or a.dtype.kind not in "biuf":
+        raise TypeError(
+            f"`{what}` must be a numeric array (float, int or bool). Received an array of dtype {a.dtype} "
+            f"with shape {a.shape}. Convert it first, e.g. `np.asarray({what}, dtype='float32')`."
+        )
+    if a.ndim == 0:
+        raise ValueError(f"`{what}` must have a batch axis. Received a scalar.")
+    if a.dtype == np.float64:
+        a = a.astype(np.float32)
+    elif a.dtype == np.int64 or a.dtype == np.uint64:
+        a = a.astype(np.int32)
+    return a
+
+
+def _is_array_like(d):
+    return isinstance(d, (np.ndarray, jax.Array)) or (
+        isinstance(d, (list, tuple))
+        and d
+        and isinstance(d[0], (list, tuple, np.ndarray, numbers.Number))
+        and np.ndim(d) >= 1
+        and not isinstance(d[0], numbers.Number)
+    )
+
+
+def _leaves(data):
+    if data is None:
+        return []
+    if isinstance(data, dict):
+        return list(data.values())
+    if isinstance(data, list):
+        return data
+    return [data]
+
+
+def _num_samples(x, y, sample_weight):
+    sizes = {}
+    for what, data in (("x", x), ("y", y), ("sample_weight", sample_weight)):
+        for a in _leaves(data):
+            sizes.setdefault(what, set()).add(len(a))
+    flat = {s for v in sizes.values() for s in v}
+    if len(flat) > 1:
+        detail = ", ".join(f"{k} sizes: {sorted(v)}" for k, v in sizes.items())
+        raise ValueError(
+            f"Data cardinality is ambiguous: all inputs must have the same number of samples. {detail}"
+        )
+    n = flat.pop() if flat else 0
+    if n == 0:
+        raise ValueError("The data is empty: `x` has 0 samples. Pass at least one sample.")
+    return n
+
+
+def _take(data, index):
+    if data is None:
+        return None
+    if isinstance(data, dict):
+        return {k: v[index] for k, v in data.items()}
+    if isinstance(data, list):
+        return [v[index] for v in data]
+    return data[index]
+
+
+def _check_positive_int(name, value, minimum=1):
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < minimum:
+        raise ValueError(f"`{name}` must be an integer >= {minimum}. Received: {name}={value!r}")
+    return int(value)
+
+
+def _check_verbose(verbose):
+    if verbose == "auto":
+        return 1
+    if verbose not in (0, 1, 2) or isinstance(verbose, bool):
+        raise ValueError(f"`verbose` must be 0, 1, 2 or 'auto'. Received: verbose={verbose!r}")
+    return verbose
+
+
+def _class_weights_to_sample_weights(y, class_weight):
+    y = np.asarray(y)
+    labels = np.argmax(y, axis=-1) if y.ndim > 1 and y.shape[-1] > 1 else y.reshape(len(y), -1)[:, 0]
+    labels = labels.astype(np.int64)
+    missing = sorted(set(np.unique(labels).tolist()) - set(class_weight))
+    if missing:
+        raise ValueError(f"`class_weight` has no weight for classes {missing}. Received: {class_weight!r}")
+    table = np.zeros(max(class_weight) + 1, np.float32)
+    for k, w in class_weight.items():
+        table[k] = w
+    return table[labels]
+
+
+# --------------------------------------------------------------------------------------------------------
+# The mixin that gives Sequential and Model their Keras training methods.
+
+
+class Trainer:
+    """compile / fit / evaluate / predict for any jseq container (a layer with `forward`)."""
+
+    compiled = False
+    optimizer = None
+    stop_training = False
+    history = None
+    _opt_state = None  # the optimizer state kept between `fit` calls (and saved with the model)
+    _opt_mask = None  # the trainable mask `_opt_state` was built for
+
+    # ---- compile ---------------------------------------------------------------------------------------
+
+    def compile(
+        self,
+        optimizer="rmsprop",
+        loss=None,
+        loss_weights=None,
+        metrics=None,
+        weighted_metrics=None,
+        run_eagerly=False,
+        steps_per_execution=1,
+        jit_compile="auto",
+        auto_scale_loss=True,
+    ):
+        """Choose the optimizer, the loss and the metrics (names resolve to functions; nothing runs yet).
+
+        Args:
+            optimizer: a name ("rmsprop", "Adam", ...), a `jseq.optimizers` object, or an
+                `optax.GradientTransformation`.
+            loss: a name ("sparse_categorical_crossentropy", "mse", ...), a `jseq.losses` object, or a
+                function `fn(y_true, y_pred)`; a list or dict of them for several outputs.
+            loss_weights: a weight per output's loss (list or dict), for several outputs.
+            metrics: names ("accuracy", "mae", ...), `jseq.metrics` objects or functions; a single string is
+                accepted too (Keras 2 style, `metrics="accuracy"`); a list or dict per output.
+            run_eagerly: run the steps without `jax.jit` (for debugging with print and pdb).
+            steps_per_execution: training steps per jitted call (a scan over steps).
+        """
+        del auto_scale_loss
+        if isinstance(loss_weights, (list, tuple)) and any(isinstance(w, str) for w in loss_weights):
+            raise ValueError(
+                "`loss_weights` holds strings: compile's third positional argument is `loss_weights`, not "
+                f"`metrics`. Write `compile(optimizer, loss, metrics={list(loss_weights)!r})`."
+            )
+        steps_per_execution = _check_positive_int("steps_per_execution", steps_per_execution)
+        self.optimizer = optimizers_module.get(optimizer)
+        self.loss = loss
+        self._losses = _resolve_losses(loss)  # raises for unknown names, before anything changes
+        self._metric_specs = _metric_spec(metrics, "metrics")
+        self._weighted_metric_specs = _metric_spec(weighted_metrics, "weighted_metrics")
+        for name in self._metric_specs + self._weighted_metric_specs:
+            _check_metric_name(name)
+        self._loss_weights = loss_weights
+        self._run_eagerly = bool(run_eagerly)
+        self._steps_per_execution = steps_per_execution
+        self._jit_compile = jit_compile
+        self._tx = self.optimizer.build()
+        self._opt_state = self._opt_mask = None
+        self._compiled_fns = {}
+        self._compiled_metrics = None
+        self.compiled = True
+
+    # ---- fit -------------------------------------------------------------------------------------------
+
+    def fit(
+        self,
+        x=None,
+        y=None,
+        batch_size=None,
+        epochs=1,
+        verbose="auto",
+        callbacks=None,
+        validation_split=0.0,
+        validation_data=None,
+        shuffle=True,
+        class_weight=None,
+        sample_weight=None,
+        initial_epoch=0,
+        steps_per_epoch=None,
+        validation_steps=None,
+        validation_batch_size=None,
+        validation_freq=1,
+    ):
+        """Train for `epochs` passes over `(x, y)`; returns a `History` (`.history`, `.params`, `.epoch`)."""
+        self._require_compiled()
+        batch_size = _check_positive_int("batch_size", 32 if batch_size is None else batch_size)
+        epochs = _check_positive_int("epochs", epochs, minimum=0)
+        verbose = _check_verbose(verbose)
+        if not (isinstance(validation_split, numbers.Real) and 0.0 <= validation_split < 1.0):
+            raise ValueError(
+                f"`validation_split` must be in [0, 1). Received: validation_split={validation_split!r}"
+            )
+        x, y, sample_weight = (
+            _to_numpy(x, "x"),
+            _to_numpy(y, "y"),
+            _to_numpy(sample_weight, "sample_weight"),
+        )
+        if y is None:
+            raise ValueError("`y` is None, but the loss compares predictions with targets: pass `y`.")
+        n = _num_samples(x, y, sample_weight)
+        if class_weight is not None:
+            if not isinstance(class_weight, dict):
+                raise ValueError(
+                    f"`class_weight` must be a dict {{class: weight}}. Received: {class_weight!r}"
+                )
+            cw = _class_weights_to_sample_weights(
+                y if not isinstance(y, (list, dict)) else _leaves(y)[0], class_weight
+            )
+            sample_weight = cw if sample_weight is None else sample_weight * cw
+        if validation_data is None and validation_split:
+            split = int(n * (1.0 - validation_split))  # Keras: the *last* samples, before any shuffle
+            if split == 0 or split == n:
+                raise ValueError(
+                    f"validation_split={validation_split} leaves an empty training or validation set "
+                    f"for {n} samples."
+                )
+            validation_data = (_take(x, slice(split, None)), _take(y, slice(split, None)))
+            if sample_weight is not None:
+                validation_data += (_take(sample_weight, slice(split, None)),)
+            x, y, sample_weight = (
+                _take(x, slice(0, split)),
+                _take(y, slice(0, split)),
+                _take(sample_weight, slice(0, split)),
+            )
+            n = split
+        val = None
+        if validation_data is not None:
+            val = _unpack_validation(validation_data)
+        self._ensure_ready(x, y)
+        steps = (
+            math.ceil(n / batch_size)
+            if steps_per_epoch is None
+            else _check_positive_int("steps_per_epoch", steps_per_epoch)
+        )
+
+        ts = self._initial_train_state()
+        data = _device_data(x, y, sample_weight)
+        seed = int(np.random.randint(0, 2**31 - 1))  # per-fit shuffle seed; epoch e uses (seed, e)
+        cbs = CallbackList(callbacks, add_history=True, add_progbar=verbose != 0, model=self,
+                           verbose=verbose, epochs=epochs, steps=steps)  # fmt: skip
+        self.stop_training = False
+        self._live_train_state = ts
+        cbs.on_train_begin()
+        logs = {}
+        for epoch in range(initial_epoch, epochs):
+            cbs.on_epoch_begin(epoch)
+            self._adopt_layer_changes()  # a callback may have changed weights or the learning rate
+            order = _epoch_order(n, shuffle, seed, epoch)
+            logs = self._run_epoch(data, order, batch_size, steps, cbs)
+            if self.stop_training and not logs:
+                break
+            if val is not None and (epoch + 1) % validation_freq == 0:
+                val_logs = self._evaluate_arrays(*val, validation_batch_size or batch_size, None)
+                logs.update({"val_" + k: v for k, v in val_logs.items()})
+            self._sync_to_layers()
+            cbs.on_epoch_end(epoch, logs)
+            self._adopt_layer_changes()
+            if self.stop_training:
+                break
+        self._sync_to_layers()
+        cbs.on_train_end(logs)
+        self._live_train_state = None
+        return self.history
+
+    def _run_epoch(self, data, order, batch_size, steps, cbs):
+        n = len(order)
+        order = jnp.asarray(order)
+        metrics_state = self._metrics_init()
+        logs = {}
+        hooks = _user_batch_hooks(cbs)  # callbacks that may read or write weights between batches
+        for step in range(steps):
+            start = (step * batch_size) % n
+            size = min(batch_size, n - start)
+            if hooks:
+                self._sync_to_layers()
+            cbs.on_train_batch_begin(step)
+            if hooks:
+                self._adopt_layer_changes()
+            fn = self._get_fn("train", size)
+            ts, metrics_state, logs = fn(self._live_train_state, metrics_state, data, order, jnp.int32(start))
+            self._live_train_state = ts
+            if hooks:
+                self._sync_to_layers()
+            cbs.on_train_batch_end(step, logs)
+            if hooks:
+                self._adopt_layer_changes()
+            if self.stop_training:
+                break
+        return {k: float(v) for k, v in logs.items()}
+
+    # ---- evaluate / predict ----------------------------------------------------------------------------
+
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
+                 callbacks=None, return_dict=False):  # fmt: skip
+        """The loss and metrics over `(x, y)`: `[loss, *metrics]`, a float without metrics, or a dict."""
+        self._require_compiled()
+        batch_size = _check_positive_int("batch_size", 32 if batch_size is None else batch_size)
+        verbose = _check_verbose(verbose)
+        x, y, sample_weight = (
+            _to_numpy(x, "x"),
+            _to_numpy(y, "y"),
+            _to_numpy(sample_weight, "sample_weight"),
+        )
+        if y is None:
+            raise ValueError("`y` is None, but the loss compares predictions with targets: pass `y`.")
+        _num_samples(x, y, sample_weight)
+        self._ensure_ready(x, y)
+        logs = self._evaluate_arrays(x, y, sample_weight, batch_size, callbacks, verbose=verbose, steps=steps)
+        if return_dict:
+            return logs
+        names = self._log_names()
+        values = [logs[name] for name in names]
+        return values[0] if len(values) == 1 else values
+
+    def _evaluate_arrays(self, x, y, sample_weight, batch_size, callbacks, verbose=0, steps=None):
+        n = _num_samples(x, y, sample_weight)
+        total = math.ceil(n / batch_size) if steps is None else min(steps, math.ceil(n / batch_size))
+        cbs = CallbackList(
+            callbacks, add_progbar=verbose != 0, model=self, verbose=verbose, epochs=1, steps=total
+        )
+        params, state = self._current_params_state()
+        data = _device_data(x, y, sample_weight)
+        order = jnp.arange(n, dtype=jnp.int32)
+        metrics_state = self._metrics_init()
+        cbs.on_test_begin()
+        logs = {}
+        for step in range(total):
+            start = step * batch_size
+            size = min(batch_size, n - start)
+            cbs.on_test_batch_begin(step)
+            fn = self._get_fn("test", size)
+            state, metrics_state, logs = fn(params, state, metrics_state, data, order, jnp.int32(start))
+            cbs.on_test_batch_end(step, logs)
+        logs = {k: float(v) for k, v in logs.items()}
+        self._store_state(state)
+        cbs.on_test_end(logs)
+        return logs
+
+    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
+        """The model's outputs for `x`, as NumPy arrays, computed in batches."""
+        batch_size = _check_positive_int("batch_size", 32 if batch_size is None else batch_size)
+        verbose = _check_verbose(verbose)
+        x = _to_numpy(x, "x")
+        n = _num_samples(x, None, None)
+        self._ensure_built(x)
+        total = math.ceil(n / batch_size) if steps is None else min(steps, math.ceil(n / batch_size))
+        cbs = CallbackList(
+            callbacks, add_progbar=verbose != 0, model=self, verbose=verbose, epochs=1, steps=total
+        )
+        params, state = self._current_params_state()
+        xs = _device_put(x)
+        outputs = []
+        cbs.on_predict_begin()
+        for step in range(total):
+            start = step * batch_size
+            size = min(batch_size, n - start)
+            cbs.on_predict_batch_begin(step)
+            y, state = self._get_fn("predict", size)(params, state, xs, jnp.int32(start))
+            outputs.append(y)
+            cbs.on_predict_batch_end(step, {"outputs": y})
+        self._store_state(state)
+        cbs.on_predict_end()
+        return jax.tree.map(lambda *ys: np.concatenate([np.asarray(v) for v in ys]), *outputs)
+
+    def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
+        """One training step on one batch; returns the batch's loss (and metrics)."""
+        self._require_compiled()
+        x, y, sample_weight = (
+            _to_numpy(x, "x"),
+            _to_numpy(y, "y"),
+            _to_numpy(sample_weight, "sample_weight"),
+        )
+        if y is None:
+            raise ValueError("`y` is None, but the loss compares predictions with targets: pass `y`.")
+        n = _num_samples(x, y, sample_weight)
+        if class_weight is not None:
+            cw = _class_weights_to_sample_weights(_leaves(y)[0], class_weight)
+            sample_weight = cw if sample_weight is None else sample_weight * cw
+        self._ensure_ready(x, y)
+        self._live_train_state = self._initial_train_state()
+        self._push_learning_rate()
+        fn = self._get_fn("train", n)
+        ts, _, logs = fn(self._live_train_state, self._metrics_init(), _device_data(x, y, sample_weight),
+                         jnp.arange(n, dtype=jnp.int32), jnp.int32(0))  # fmt: skip
+        self._live_train_state = ts
+        self._sync_to_layers()
+        self._live_train_state = None
+        return self._format_batch_logs(logs, return_dict)
+
+    def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
+        """The loss (and metrics) of one batch, without training."""
+        self._require_compiled()
+        x, y, sample_weight = (
+            _to_numpy(x, "x"),
+            _to_numpy(y, "y"),
+            _to_numpy(sample_weight, "sample_weight"),
+        )
+        n = _num_samples(x, y, sample_weight)
+        self._ensure_ready(x, y)
+        logs = self._evaluate_arrays(x, y, sample_weight, n, None)
+        return self._format_batch_logs(logs, return_dict)
+
+    def predict_on_batch(self, x):
+        x = _to_numpy(x, "x")
+        return self.predict(x, batch_size=_num_samples(x, None, None), verbose=0)
+
+    def _format_batch_logs(self, logs, return_dict):
+        logs = {k: float(v) for k, v in logs.items()}
+        if return_dict:
+            return logs
+        values = [logs[name] for name in self._log_names()]
+        return values[0] if len(values) == 1 else values
+
+    # ---- state: between the layer objects and the train state ------------------------------------------
+
+    def _require_compiled(self):
+        if not self.compiled:
+            raise ValueError(_NOT_COMPILED)
+
+    def _ensure_built(self, x):
+        if not self.built:
+            leaves = _leaves(x)
+            shapes = [(None,) + tuple(a.shape[1:]) for a in leaves]
+            self.build(shapes[0] if not isinstance(x, (list, dict)) else shapes)
+
+    def _ensure_ready(self, x, y):
+        """Build, resolve metrics by output shape, and check targets against the loss, before any change."""
+        self._ensure_built(x)
+        _check_input_shapes(self, x)
+        out_shapes = self._output_shapes()
+        y_leaves = _leaves(y)
+        if len(y_leaves) != len(out_shapes):
+            raise ValueError(
+                f"The model has {len(out_shapes)} output(s) but `y` holds {len(y_leaves)} array(s)."
+            )
+        losses = self._losses_per_output(len(out_shapes))
+        for i, (loss, yt, out) in enumerate(zip(losses, y_leaves, out_shapes)):
+            _check_targets(loss, yt, out, self._output_names()[i])
+        if self._compiled_metrics is None:
+            self._compiled_metrics = self._build_metrics(y_leaves, out_shapes)
+
+    def _current_params_state(self):
+        if getattr(self, "_live_train_state", None) is not None:
+            ts = self._live_train_state
+            return merge(ts.trainable, ts.frozen), ts.state
+        return self.params, self.state
+
+    def _initial_train_state(self):
+        params, state = self.params, self.state
+        mask = self.trainable_mask()
+        trainable, frozen = split_by_mask(params, mask)
+        if self._opt_state is None or self._opt_mask != mask:
+            fresh = self._tx.init(trainable)
+            if self._opt_state is not None and isinstance(fresh, optimizers_module.OptimizerState):
+                # Frozen or unfrozen since the last fit: new slots, same step count and learning rate.
+                fresh = type(fresh)(self._opt_state.iterations, self._opt_state.learning_rate, fresh.slots)
+            self._opt_state, self._opt_mask = fresh, mask
+        self._pushed_lr = None
+        # The steps donate the train state's buffers, so it owns copies: the layers keep theirs.
+        return _copy(TrainState(trainable, frozen, state, self._opt_state, next_key()))
+
+    def _sync_to_layers(self):
+        """Hand the train state's current values to the layer objects (the one sync point)."""
+        ts = getattr(self, "_live_train_state", None)
+        if ts is None:
+            return
+        params = merge(ts.trainable, ts.frozen)
+        self.params = in_order_of(self.params, params)
+        self.state = in_order_of(self.state, ts.state)
+        self._opt_state = ts.opt_state
+        if isinstance(ts.opt_state, optimizers_module.OptimizerState):
+            self.optimizer.iterations = optimizers_module.get_iterations(ts.opt_state)
+        self._synced_leaves = [id(v) for v in jax.tree.leaves(self.params)]
+        # The next step donates the train state's buffers; the layers keep their own copies.
+        self._live_train_state = _copy(ts)
+
+    def _adopt_layer_changes(self):
+        """If a callback assigned weights (or changed `trainable`), rebuild the train state from them."""
+        ts = getattr(self, "_live_train_state", None)
+        if ts is None:
+            return
+        changed = [id(v) for v in jax.tree.leaves(self.params)] != getattr(self, "_synced_leaves", None)
+        if changed or self._opt_mask != self.trainable_mask():
+            key = ts.key
+            self._opt_state = ts.opt_state
+            self._live_train_state = self._initial_train_state()._replace(key=key)
+        self._push_learning_rate()
+
+    def _push_learning_rate(self):
+        """Put `optimizer.learning_rate` (as a callback may have set it) into the optimizer state."""
+        ts = getattr(self, "_live_train_state", None)
+        lr = getattr(self.optimizer, "learning_rate", None)
+        if ts is None or not isinstance(lr, numbers.Real):
+            return
+        if not isinstance(ts.opt_state, optimizers_module.OptimizerState):
+            return
+        if float(lr) != getattr(self, "_pushed_lr", None):
+            opt_state = optimizers_module.set_learning_rate(ts.opt_state, float(lr))
+            self._live_train_state = ts._replace(opt_state=opt_state)
+            self._pushed_lr = float(lr)
+
+    def _store_state(self, state):
+        if jax.tree.leaves(state):
+            self.state = in_order_of(self.state, state)
+
+    def _optimizer_params(self):
+        if self._opt_state is None or self.optimizer is None:
+            return None
+        count = self.optimizer.num_variables(self._opt_mask_params())
+        return count, 4 * count
+
+    def _opt_mask_params(self):
+        return split_by_mask(self.params, self.trainable_mask())[0]
+
+    # ---- outputs, losses, metrics ----------------------------------------------------------------------
+
+    def _output_shapes(self):
+        shapes = self.output_shape
+        return list(shapes) if isinstance(shapes, list) else [shapes]
+
+    def _output_names(self):
+        names = getattr(self, "output_names", None)
+        return list(names) if names else [self.layers[-1].name if self.layers else "output"]
+
+    def _losses_per_output(self, count):
+        losses = self._losses
+        if isinstance(losses, dict):
+            names = self._output_names()
+            unknown = sorted(set(losses) - set(names))
+            if unknown:
+                raise ValueError(f"`loss` names outputs {unknown} the model does not have. Outputs: {names}")
+            return [losses.get(name) for name in names]
+        if isinstance(losses, list):
+            if len(losses) != count:
+                raise ValueError(
+                    f"`loss` is a list of {len(losses)} losses, but the model has {count} outputs."
+                )
+            return losses
+        return [losses] * count
+
+    def _loss_weight_list(self, count):
+        w = self._loss_weights
+        if w is None:
+            return [1.0] * count
+        if isinstance(w, dict):
+            return [float(w.get(name, 1.0)) for name in self._output_names()]
+        if isinstance(w, (list, tuple)):
+            if len(w) != count:
+                raise ValueError(f"`loss_weights` has {len(w)} entries, but the model has {count} outputs.")
+            return [float(v) for v in w]
+        return [float(w)] * count
+
+    def _build_metrics(self, y_leaves, out_shapes):
+        """[(log name, output index, metric, weighted)] for every compiled metric, resolved by shape."""
+        names = self._output_names()
+        multi = len(out_shapes) > 1
+        result = []
+        for specs, weighted in ((self._metric_specs, False), (self._weighted_metric_specs, True)):
+            for spec, out_index in _per_output(specs, names):
+                yt, out = y_leaves[out_index], out_shapes[out_index]
+                metric = metrics_module.get(spec, yt.shape, (len(yt),) + tuple(out[1:]))
+                name = metric.name
+                result.append(((names[out_index] + "_" if multi else "") + name, out_index, metric, weighted))
+        return result
+
+    def _log_names(self):
+        """The order of `evaluate`'s list: loss, then per-output losses, then metrics in compile order."""
+        names = ["loss"]
+        if len(self._output_shapes()) > 1:
+            names += [f"{n}_loss" for n in self._output_names()]
+        return names + [name for name, _, _, _ in self._compiled_metrics or []]
+
+    def _metrics_init(self):
+        loss_count = len(self._output_shapes())
+        trackers = {"loss": _mean_init()}
+        if loss_count > 1:
+            trackers.update({f"{n}_loss": _mean_init() for n in self._output_names()})
+        return {"trackers": trackers, "metrics": [m.init() for _, _, m, _ in self._compiled_metrics]}
+
+    # ---- the pure steps --------------------------------------------------------------------------------
+
+    def _get_fn(self, kind, batch):
+        """The jitted step for `kind` and this batch size, traced once and cached (per compile)."""
+        key = (kind, batch, _structure_key(self))
+        fn = self._compiled_fns.get(key) if hasattr(self, "_compiled_fns") else None
+        if fn is None:
+            if not hasattr(self, "_compiled_fns"):
+                self._compiled_fns = {}
+            maker = {
+                "train": self._make_train_step,
+                "test": self._make_test_step,
+                "predict": _make_predict_step,
+            }
+            fn = maker[kind](self, batch) if kind == "predict" else maker[kind](batch)
+            self._compiled_fns[key] = fn
+        return fn
+
+    def _loss_and_logs(self, y_pred, y, sw, metrics_state, penalty, batch):
+        """Total loss (weighted output losses + penalties) and the updated running metrics."""
+        outs = _as_list(y_pred)
+        ys = _leaves(y)
+        losses = self._losses_per_output(len(outs))
+        weights = self._loss_weight_list(len(outs))
+        per_output = [loss(yt, yp, sample_weight=sw) for loss, yt, yp in zip(losses, ys, outs)]
+        total = sum(w * value for w, value in zip(weights, per_output)) + penalty
+        trackers = dict(metrics_state["trackers"])
+        trackers["loss"] = _mean_update(trackers["loss"], total, batch)
+        if len(outs) > 1:
+            for name, value in zip(self._output_names(), per_output):
+                trackers[f"{name}_loss"] = _mean_update(trackers[f"{name}_loss"], value, batch)
+        outs = [jax.lax.stop_gradient(o) for o in outs]  # metrics are observed, not differentiated
+        new_metric_states = [
+            metric.update(m_state, ys[i], outs[i], sw if weighted else None)  # Keras: only weighted_metrics
+            for (_, i, metric, weighted), m_state in zip(self._compiled_metrics, metrics_state["metrics"])
+        ]
+        new_state = {"trackers": trackers, "metrics": new_metric_states}
+        logs = {name: _mean_result(s) for name, s in trackers.items()}
+        for (name, _, metric, _), m_state in zip(self._compiled_metrics, new_metric_states):
+            logs[name] = metric.result(m_state)
+        return total, new_state, logs
+
+    def _make_train_step(self, batch):
+        model, tx = self, self._tx
+
+        def step(ts, metrics_state, data, order, start):
+            x, y, sw = _slice_batch(data, order, start, batch)
+            key, dropout_key = jax.random.split(ts.key)
+
+            def loss_fn(trainable):
+                params = merge(trainable, ts.frozen)
+                y_pred, state, penalty = model.forward(params, ts.state, x, training=True, key=dropout_key)
+                penalty = penalty + model.regularization_loss(params)
+                total, new_metrics, logs = model._loss_and_logs(y_pred, y, sw, metrics_state, penalty, batch)
+                return total, (state, new_metrics, logs)
+
+            (_, (state, new_metrics, logs)), grads = jax.value_and_grad(loss_fn, has_aux=True)(ts.trainable)
+            updates, opt_state = tx.update(grads, ts.opt_state, ts.trainable)
+            trainable = optax.apply_updates(ts.trainable, updates)
+            return TrainState(trainable, ts.frozen, state, opt_state, key), new_metrics, logs
+
+        return step if self._run_eagerly else jax.jit(step, donate_argnums=(0, 1))
+
+    def _make_test_step(self, batch):
+        model = self
+
+        def step(params, state, metrics_state, data, order, start):
+            x, y, sw = _slice_batch(data, order, start, batch)
+            y_pred, state, penalty = model.forward(params, state, x, training=False)
+            penalty = penalty + model.regularization_loss(params)
+            _, new_metrics, logs = model._loss_and_logs(y_pred, y, sw, metrics_state, penalty, batch)
+            return state, new_metrics, logs
+
+        return step if self._run_eagerly else jax.jit(step, donate_argnums=(2,))
+
+
+def _make_predict_step(model, batch):
+    def step(params, state, xs, start):
+        x = jax.tree.map(lambda a: jax.lax.dynamic_slice_in_dim(a, start, batch), xs)
+        y, state, _ = model.forward(params, state, x, training=False)
+        return y, state
+
+    return step if getattr(model, "_run_eagerly", False) else jax.jit(step)
+
+
+def _copy(tree):
+    return jax.tree.map(lambda a: a.copy() if isinstance(a, jax.Array) else a, tree)
+
+
+def _slice_batch(data, order, start, batch):
+    """Rows `order[start:start + batch]` of every array in `data` (inside jit: no host copies)."""
+    idx = jax.lax.dynamic_slice_in_dim(order, start, batch)
+    return jax.tree.map(lambda a: jnp.take(a, idx, axis=0), data)
+
+
+def _user_batch_hooks(cbs):
+    from jseq.callbacks import Callback, History, ProgbarLogger
+
+    hooks = ("on_batch_begin", "on_batch_end", "on_train_batch_begin", "on_train_batch_end")
+    return any(
+        getattr(type(c), h) is not getattr(Callback, h) or h in vars(c)
+        for c in cbs.callbacks
+        if not isinstance(c, (History, ProgbarLogger))
+        for h in hooks
+    )
+
+
+def _as_list(y):
+    if isinstance(y, dict):
+        return list(y.values())
+    return list(y) if isinstance(y, (list, tuple)) else [y]
+
+
+def _mean_init():
+    return {"total": jnp.float32(0.0), "count": jnp.float32(0.0)}
+
+
+def _mean_update(s, value, weight):
+    return {"total": s["total"] + value * weight, "count": s["count"] + weight}
+
+
+def _mean_result(s):
+    return s["total"] / jnp.maximum(s["count"], 1.0)
+
+
+def _structure_key(model):
+    """Changes when the model's layers change (add / pop), so cached steps are rebuilt."""
+
+    def walk(layer):
+        subs = layer._sublayers()
+        return (id(layer), tuple(walk(s) for s in subs))
+
+    return walk(model)
+
+
+def _device_put(data):
+    return jax.tree.map(jnp.asarray, data)
+
+
+def _device_data(x, y, sample_weight):
+    return _device_put((x, y, sample_weight))
+
+
+def _epoch_order(n, shuffle, seed, epoch):
+    """The order of the samples in epoch `epoch`: a permutation derived from (seed, epoch) when shuffling,
+    so a resumed run sees the same orders as an uninterrupted one."""
+    if shuffle == "batch" or shuffle is True:
+        order = np.random.default_rng([seed, epoch]).permutation(n).astype(np.int32)
+        return order
+    return np.arange(n, dtype=np.int32)
+
+
+def _unpack_validation(validation_data):
+    if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+        raise ValueError(
+            "`validation_data` must be a tuple (x_val, y_val) or (x_val, y_val, val_sample_weight). "
+            f"Received: {type(validation_data).__name__} of length {len(validation_data)}"
+            if isinstance(validation_data, (tuple, list))
+            else "`validation_data` must be a tuple (x_val, y_val). "
+            f"Received: {type(validation_data).__name__}"
+        )
+    x, y = _to_numpy(validation_data[0], "x_val"), _to_numpy(validation_data[1], "y_val")
+    sw = _to_numpy(validation_data[2], "val_sample_weight") if len(validation_data) == 3 else None
+    _num_samples(x, y, sw)
+    return x, y, sw
+
+
+def _check_input_shapes(model, x):
+    expected = model.input_shape
+    leaves = _leaves(x)
+    shapes = expected if isinstance(expected, list) else [expected]
+    from jseq.core import check_compatible
+
+    first = model.layers[0].name if model.layers else model.name
+    for shape, a in zip(shapes, leaves):
+        check_compatible(first, shape, tuple(a.shape))
+
+
+def _check_targets(loss, y, out_shape, output_name):
+    """Catch, before any step runs, targets the loss would silently misread."""
+    if loss is None:
+        raise ValueError(f"No loss for output '{output_name}': pass `loss=` to compile().")
+    if isinstance(loss, losses_module.AutoCrossentropy):
+        return
+    kind = _loss_kind(loss)
+    classes = out_shape[-1]
+    if kind == "sparse":
+        labels = np.asarray(y)
+        if (
+            labels.ndim == len(out_shape)
+            and labels.shape[-1] == classes
+            and classes > 1
+            and labels.shape[-1] != 1
+        ):
+            raise ValueError(
+                f"The targets have shape {labels.shape}, like one-hot vectors, but the loss is "
+                "sparse_categorical_crossentropy, which takes integer class indices of shape (n,). "
+                "Use loss='categorical_crossentropy' for one-hot targets (or pass np.argmax(y, axis=-1))."
+            )
+        if labels.dtype.kind == "f" and not np.all(np.mod(labels, 1) == 0):
+            raise ValueError(
+                "sparse_categorical_crossentropy takes integer class indices, but the targets hold "
+                "non-integral values. Use categorical_crossentropy for probability targets."
+            )
+        if classes is not None and labels.size and (labels.min() < 0 or labels.max() >= classes):
+            raise ValueError(
+                f"Target class indices must be in [0, {classes}) for an output of {classes} classes. "
+                f"Received indices from {labels.min()} to {labels.max()}. (Without this check JAX would "
+                "silently use 0 as the loss of out-of-range labels.)"
+            )
+    elif kind == "categorical":
+        labels = np.asarray(y)
+        if labels.ndim < len(out_shape) or labels.shape[-1] != classes:
+            hint = ""
+            if labels.ndim < len(out_shape) or labels.shape[-1] == 1:
+                hint = (
+                    " Use loss='sparse_categorical_crossentropy' for integer labels, or one-hot encode them "
+                    "with jseq.utils.to_categorical(y)."
+                )
+            raise ValueError(
+                f"categorical_crossentropy needs targets shaped like the output {shape_str(out_shape)}; "
+                f"received targets of shape {labels.shape}.{hint}"
+            )
+
+
+def _loss_kind(loss):
+    fn = getattr(loss, "fn", None)
+    if (
+        isinstance(loss, losses_module.SparseCategoricalCrossentropy)
+        or fn is losses_module.sparse_categorical_crossentropy
+    ):
+        return "sparse"
+    if (
+        isinstance(loss, losses_module.CategoricalCrossentropy)
+        or fn is losses_module.categorical_crossentropy
+    ):
+        return "categorical"
+    return None
+
+
+def _resolve_losses(loss):
+    if loss is None:
+        return None
+    if isinstance(loss, dict):
+        return {k: losses_module.get(v) for k, v in loss.items()}
+    if isinstance(loss, (list, tuple)):
+        return [losses_module.get(v) for v in loss]
+    return losses_module.get(loss)
+
+
+def _metric_spec(metrics, what):
+    if metrics is None:
+        return []
+    if isinstance(metrics, (str,)) or callable(metrics) and not isinstance(metrics, (list, tuple, dict)):
+        return [metrics]  # Keras 2 accepted metrics="accuracy"
+    if isinstance(metrics, (list, tuple, dict)):
+        return metrics if isinstance(metrics, dict) else list(metrics)
+    raise TypeError(
+        f"`{what}` must be a list of metrics (names, objects or functions). Received: {metrics!r}"
+    )
+
+
+def _check_metric_name(spec):
+    if isinstance(spec, str):
+        metrics_module.get(spec, (2,), (2, 2))  # raises for unknown names, listing the valid ones
+
+
+def _per_output(specs, names):
+    """(spec, output index) pairs: a list applies to every output; a dict or list of lists picks outputs."""
+    if isinstance(specs, dict):
+        out = []
+        for name, value in specs.items():
+            if name not in names:
+                raise ValueError(f"`metrics` names output '{name}', which the model does not have: {names}")
+            for spec in value if isinstance(value, (list, tuple)) else [value]:
+                out.append((spec, names.index(name)))
+        return out
+    if specs and all(isinstance(s, (list, tuple)) for s in specs) and len(specs) == len(names):
+        return [(spec, i) for i, group in enumerate(specs) for spec in group]
+    return [(spec, i) for i in range(len(names)) for spec in specs]
