@@ -1,6 +1,13 @@
 """jseq.layers: every layer class, with Keras's names."""
 
 from jseq.core import Layer
+from jseq.layers.conv import (
+    Conv1D,
+    Conv2D,
+    Conv2DTranspose,
+    DepthwiseConv2D,
+    SeparableConv2D,
+)
 from jseq.layers.core import (
     Activation,
     Dense,
@@ -18,7 +25,11 @@ from jseq.models import Input, InputLayer
 
 __all__ = [
     "Activation",
+    "Conv1D",
+    "Conv2D",
+    "Conv2DTranspose",
     "Dense",
+    "DepthwiseConv2D",
     "Dropout",
     "Embedding",
     "Flatten",
@@ -30,5 +41,6 @@ __all__ = [
     "Masking",
     "ReLU",
     "Reshape",
+    "SeparableConv2D",
     "Softmax",
 ]
