@@ -296,14 +296,21 @@ class Trainer:
             else _check_positive_int("steps_per_epoch", steps_per_epoch)
         )
 
-        ts = self._initial_train_state()
         data = _device_data(x, y, sample_weight)
-        seed = int(np.random.randint(0, 2**31 - 1))  # per-fit shuffle seed; epoch e uses (seed, e)
+        self._fit_seed = int(np.random.randint(0, 2**31 - 1))  # shuffle seed: epoch e uses (seed, e)
         cbs = CallbackList(callbacks, add_history=True, add_progbar=verbose != 0, model=self,
                            verbose=verbose, epochs=epochs, steps=steps)  # fmt: skip
         self.stop_training = False
-        self._live_train_state = ts
+        self._resume = None
+        self._live_train_state = self._initial_train_state()
         cbs.on_train_begin()
+        if self._resume is not None:
+            # A callback (BackupAndRestore) restored weights and optimizer state into the model and asks
+            # to go on from its epoch with the key and shuffle seed of the interrupted run.
+            self._live_train_state = self._initial_train_state()._replace(key=self._resume["key"])
+            self._fit_seed = int(self._resume["seed"])
+            initial_epoch = int(self._resume["epoch"])
+        seed = self._fit_seed
         logs = {}
         for epoch in range(initial_epoch, epochs):
             cbs.on_epoch_begin(epoch)
