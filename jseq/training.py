@@ -290,11 +290,9 @@ class Trainer:
         if validation_data is not None:
             val = _unpack_validation(validation_data)
         self._ensure_ready(x, y)
-        steps = (
-            math.ceil(n / batch_size)
-            if steps_per_epoch is None
-            else _check_positive_int("steps_per_epoch", steps_per_epoch)
-        )
+        steps = math.ceil(n / batch_size)
+        if steps_per_epoch is not None:  # more steps than the data holds: the epoch ends with the data
+            steps = min(steps, _check_positive_int("steps_per_epoch", steps_per_epoch))
 
         data = _device_data(x, y, sample_weight)
         self._fit_seed = int(np.random.randint(0, 2**31 - 1))  # shuffle seed: epoch e uses (seed, e)
@@ -338,16 +336,17 @@ class Trainer:
         metrics_state = self._metrics_init()
         logs = {}
         hooks = _user_batch_hooks(cbs)  # callbacks that may read or write weights between batches
+        full, last = self._get_fn("train", batch_size, batch_size), None
+        if n % batch_size:
+            last = self._get_fn("train", n % batch_size, batch_size)
         for step in range(steps):
-            start = (step * batch_size) % n
-            size = min(batch_size, n - start)
             if hooks:
                 self._sync_to_layers()
             cbs.on_train_batch_begin(step)
             if hooks:
                 self._adopt_layer_changes()
-            fn = self._get_fn("train", size)
-            ts, metrics_state, logs = fn(self._live_train_state, metrics_state, data, order, jnp.int32(start))
+            fn = last if last is not None and step == n // batch_size else full
+            ts, metrics_state, logs = fn(self._live_train_state, metrics_state, data, order)
             self._live_train_state = ts
             if hooks:
                 self._sync_to_layers()
@@ -394,12 +393,13 @@ class Trainer:
         metrics_state = self._metrics_init()
         cbs.on_test_begin()
         logs = {}
+        full, last = self._get_fn("test", batch_size, batch_size), None
+        if n % batch_size:
+            last = self._get_fn("test", n % batch_size, batch_size)
         for step in range(total):
-            start = step * batch_size
-            size = min(batch_size, n - start)
             cbs.on_test_batch_begin(step)
-            fn = self._get_fn("test", size)
-            state, metrics_state, logs = fn(params, state, metrics_state, data, order, jnp.int32(start))
+            fn = last if last is not None and step == n // batch_size else full
+            state, metrics_state, logs = fn(params, state, metrics_state, data, order)
             cbs.on_test_batch_end(step, logs)
         logs = {k: float(v) for k, v in logs.items()}
         self._store_state(state)
@@ -421,11 +421,13 @@ class Trainer:
         xs = _device_put(x)
         outputs = []
         cbs.on_predict_begin()
+        full, last = self._get_fn("predict", batch_size, batch_size), None
+        if n % batch_size:
+            last = self._get_fn("predict", n % batch_size, batch_size)
         for step in range(total):
-            start = step * batch_size
-            size = min(batch_size, n - start)
             cbs.on_predict_batch_begin(step)
-            y, state = self._get_fn("predict", size)(params, state, xs, jnp.int32(start))
+            fn = last if last is not None and step == n // batch_size else full
+            y, state = fn(params, state, xs, np.int32(step * batch_size))
             outputs.append(y)
             cbs.on_predict_batch_end(step, {"outputs": y})
         self._store_state(state)
@@ -449,9 +451,9 @@ class Trainer:
         self._ensure_ready(x, y)
         self._live_train_state = self._initial_train_state()
         self._push_learning_rate()
-        fn = self._get_fn("train", n)
-        ts, _, logs = fn(self._live_train_state, self._metrics_init(), _device_data(x, y, sample_weight),
-                         jnp.arange(n, dtype=jnp.int32), jnp.int32(0))  # fmt: skip
+        fn = self._get_fn("train", n, n)
+        data, order = _device_data(x, y, sample_weight), jnp.arange(n, dtype=jnp.int32)
+        ts, _, logs = fn(self._live_train_state, self._metrics_init(), data, order)
         self._live_train_state = ts
         self._sync_to_layers()
         self._live_train_state = None
@@ -645,13 +647,18 @@ class Trainer:
         trackers = {"loss": _mean_init()}
         if loss_count > 1:
             trackers.update({f"{n}_loss": _mean_init() for n in self._output_names()})
-        return {"trackers": trackers, "metrics": [m.init() for _, _, m, _ in self._compiled_metrics]}
+        metrics = [m.init() for _, _, m, _ in self._compiled_metrics]
+        return {"trackers": trackers, "metrics": metrics, "batch": jnp.int32(0)}
 
     # ---- the pure steps --------------------------------------------------------------------------------
 
-    def _get_fn(self, kind, batch):
-        """The jitted step for `kind` and this batch size, traced once and cached (per compile)."""
-        key = (kind, batch, _structure_key(self))
+    def _get_fn(self, kind, batch, stride):
+        """The jitted step for `kind` and this batch size, traced once and cached (per compile).
+
+        Step i reads rows `[i * stride, i * stride + batch)` of the epoch's order (the last, partial batch
+        has `batch < stride`); i is counted on the device, in the metrics state.
+        """
+        key = (kind, batch, stride, _structure_key(self))
         fn = self._compiled_fns.get(key) if hasattr(self, "_compiled_fns") else None
         if fn is None:
             if not hasattr(self, "_compiled_fns"):
@@ -661,7 +668,7 @@ class Trainer:
                 "test": self._make_test_step,
                 "predict": _make_predict_step,
             }
-            fn = maker[kind](self, batch) if kind == "predict" else maker[kind](batch)
+            fn = maker[kind](self, batch) if kind == "predict" else maker[kind](batch, stride)
             self._compiled_fns[key] = fn
         return fn
 
@@ -683,17 +690,17 @@ class Trainer:
             metric.update(m_state, ys[i], outs[i], sw if weighted else None)  # Keras: only weighted_metrics
             for (_, i, metric, weighted), m_state in zip(self._compiled_metrics, metrics_state["metrics"])
         ]
-        new_state = {"trackers": trackers, "metrics": new_metric_states}
+        new_state = {"trackers": trackers, "metrics": new_metric_states, "batch": metrics_state["batch"] + 1}
         logs = {name: _mean_result(s) for name, s in trackers.items()}
         for (name, _, metric, _), m_state in zip(self._compiled_metrics, new_metric_states):
             logs[name] = metric.result(m_state)
         return total, new_state, logs
 
-    def _make_train_step(self, batch):
+    def _make_train_step(self, batch, stride):
         model, tx = self, self._tx
 
-        def step(ts, metrics_state, data, order, start):
-            x, y, sw = _slice_batch(data, order, start, batch)
+        def step(ts, metrics_state, data, order):
+            x, y, sw = _slice_batch(data, order, metrics_state["batch"] * stride, batch)
             key, dropout_key = jax.random.split(ts.key)
 
             def loss_fn(trainable):
@@ -710,11 +717,11 @@ class Trainer:
 
         return step if self._run_eagerly else jax.jit(step, donate_argnums=(0, 1))
 
-    def _make_test_step(self, batch):
+    def _make_test_step(self, batch, stride):
         model = self
 
-        def step(params, state, metrics_state, data, order, start):
-            x, y, sw = _slice_batch(data, order, start, batch)
+        def step(params, state, metrics_state, data, order):
+            x, y, sw = _slice_batch(data, order, metrics_state["batch"] * stride, batch)
             y_pred, state, penalty = model.forward(params, state, x, training=False)
             penalty = penalty + model.regularization_loss(params)
             _, new_metrics, logs = model._loss_and_logs(y_pred, y, sw, metrics_state, penalty, batch)
