@@ -21,26 +21,62 @@ from jseq.layers.core import (
 )
 from jseq.layers.embedding import Embedding
 from jseq.layers.masking import Masking
+from jseq.layers.pooling import (
+    AveragePooling1D,
+    AveragePooling2D,
+    GlobalAveragePooling1D,
+    GlobalAveragePooling2D,
+    GlobalMaxPooling1D,
+    GlobalMaxPooling2D,
+    MaxPooling1D,
+    MaxPooling2D,
+)
+from jseq.layers.reshaping import (
+    Cropping1D,
+    Cropping2D,
+    Permute,
+    RepeatVector,
+    UpSampling1D,
+    UpSampling2D,
+    ZeroPadding1D,
+    ZeroPadding2D,
+)
 from jseq.models import Input, InputLayer
 
 __all__ = [
     "Activation",
+    "AveragePooling1D",
+    "AveragePooling2D",
     "Conv1D",
     "Conv2D",
     "Conv2DTranspose",
+    "Cropping1D",
+    "Cropping2D",
     "Dense",
     "DepthwiseConv2D",
     "Dropout",
     "Embedding",
     "Flatten",
+    "GlobalAveragePooling1D",
+    "GlobalAveragePooling2D",
+    "GlobalMaxPooling1D",
+    "GlobalMaxPooling2D",
     "Identity",
     "Input",
     "InputLayer",
     "Layer",
     "LeakyReLU",
     "Masking",
+    "MaxPooling1D",
+    "MaxPooling2D",
+    "Permute",
     "ReLU",
+    "RepeatVector",
     "Reshape",
     "SeparableConv2D",
     "Softmax",
+    "UpSampling1D",
+    "UpSampling2D",
+    "ZeroPadding1D",
+    "ZeroPadding2D",
 ]
