@@ -204,3 +204,52 @@ CATALOG += [
     ("permute", lambda: layers.Permute((2, 1)), (4, 3), {}, {}),
     ("permute_3d", lambda: layers.Permute((3, 1, 2)), (4, 3, 2), {}, {}),
 ]
+
+# ---- normalization layers (jseq/layers/normalization.py) ---------------------------------------------------
+_BN_STATE = {"moving_mean": (5,), "moving_variance": (5,)}
+CATALOG += [
+    (
+        "batch_normalization",
+        lambda: layers.BatchNormalization(),
+        (5,),
+        {"gamma": (5,), "beta": (5,)},
+        _BN_STATE,
+    ),
+    (
+        "batch_normalization_axis1_images",
+        lambda: layers.BatchNormalization(axis=1),
+        (5, 4, 2),
+        {"gamma": (5,), "beta": (5,)},
+        _BN_STATE,
+    ),
+    (
+        "batch_normalization_no_center",
+        lambda: layers.BatchNormalization(center=False),
+        (3, 5),
+        {"gamma": (5,)},
+        _BN_STATE,
+    ),
+    ("layer_normalization", lambda: layers.LayerNormalization(), (4, 5), {"gamma": (5,), "beta": (5,)}, {}),
+    (
+        "layer_normalization_two_axes",
+        lambda: layers.LayerNormalization(axis=[1, 2], center=False),
+        (3, 4),
+        {"gamma": (3, 4)},
+        {},
+    ),
+    (
+        "group_normalization",
+        lambda: layers.GroupNormalization(groups=2),
+        (3, 4),
+        {"gamma": (4,), "beta": (4,)},
+        {},
+    ),
+    (
+        "group_normalization_instance_cf",
+        lambda: layers.GroupNormalization(groups=-1, axis=1),
+        (4, 3, 2),
+        {"gamma": (4,), "beta": (4,)},
+        {},
+    ),
+    ("unit_normalization", lambda: layers.UnitNormalization(), (3, 4), {}, {}),
+]

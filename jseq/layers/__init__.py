@@ -21,6 +21,12 @@ from jseq.layers.core import (
 )
 from jseq.layers.embedding import Embedding
 from jseq.layers.masking import Masking
+from jseq.layers.normalization import (
+    BatchNormalization,
+    GroupNormalization,
+    LayerNormalization,
+    UnitNormalization,
+)
 from jseq.layers.pooling import (
     AveragePooling1D,
     AveragePooling2D,
@@ -47,6 +53,7 @@ __all__ = [
     "Activation",
     "AveragePooling1D",
     "AveragePooling2D",
+    "BatchNormalization",
     "Conv1D",
     "Conv2D",
     "Conv2DTranspose",
@@ -61,10 +68,12 @@ __all__ = [
     "GlobalAveragePooling2D",
     "GlobalMaxPooling1D",
     "GlobalMaxPooling2D",
+    "GroupNormalization",
     "Identity",
     "Input",
     "InputLayer",
     "Layer",
+    "LayerNormalization",
     "LeakyReLU",
     "Masking",
     "MaxPooling1D",
@@ -75,6 +84,7 @@ __all__ = [
     "Reshape",
     "SeparableConv2D",
     "Softmax",
+    "UnitNormalization",
     "UpSampling1D",
     "UpSampling2D",
     "ZeroPadding1D",
