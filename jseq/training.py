@@ -29,6 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from jseq import distribution as distribution_module
 from jseq import losses as losses_module
 from jseq import metrics as metrics_module
 from jseq import optimizers as optimizers_module
@@ -294,18 +295,21 @@ class Trainer:
         if steps_per_epoch is not None:  # more steps than the data holds: the epoch ends with the data
             steps = min(steps, _check_positive_int("steps_per_epoch", steps_per_epoch))
 
-        data = _device_data(x, y, sample_weight)
+        self._dist = distribution_module.resolve(batch_size, verbose)
+        data = self._place(_device_data(x, y, sample_weight))
         self._fit_seed = int(np.random.randint(0, 2**31 - 1))  # shuffle seed: epoch e uses (seed, e)
         cbs = CallbackList(callbacks, add_history=True, add_progbar=verbose != 0, model=self,
                            verbose=verbose, epochs=epochs, steps=steps)  # fmt: skip
         self.stop_training = False
         self._resume = None
-        self._live_train_state = self._initial_train_state()
+        self._live_train_state = self._place(self._initial_train_state())
         cbs.on_train_begin()
         if self._resume is not None:
             # A callback (BackupAndRestore) restored weights and optimizer state into the model and asks
             # to go on from its epoch with the key and shuffle seed of the interrupted run.
-            self._live_train_state = self._initial_train_state()._replace(key=self._resume["key"])
+            self._live_train_state = self._place(
+                self._initial_train_state()._replace(key=self._resume["key"])
+            )
             self._fit_seed = int(self._resume["seed"])
             initial_epoch = int(self._resume["epoch"])
         seed = self._fit_seed
@@ -332,7 +336,7 @@ class Trainer:
 
     def _run_epoch(self, data, order, batch_size, steps, cbs):
         n = len(order)
-        order = jnp.asarray(order)
+        order = self._place(jnp.asarray(order))
         metrics_state = self._metrics_init()
         logs = {}
         hooks = _user_batch_hooks(cbs)  # callbacks that may read or write weights between batches
@@ -381,15 +385,23 @@ class Trainer:
         values = [logs[name] for name in names]
         return values[0] if len(values) == 1 else values
 
-    def _evaluate_arrays(self, x, y, sample_weight, batch_size, callbacks, verbose=0, steps=None):
+    def _evaluate_arrays(self, *args, **kwargs):
+        outer = getattr(self, "_dist", None)  # validation inside fit keeps fit's layout afterwards
+        try:
+            return self._evaluate_arrays_on_devices(*args, **kwargs)
+        finally:
+            self._dist = outer
+
+    def _evaluate_arrays_on_devices(self, x, y, sample_weight, batch_size, callbacks, verbose=0, steps=None):
         n = _num_samples(x, y, sample_weight)
         total = math.ceil(n / batch_size) if steps is None else min(steps, math.ceil(n / batch_size))
         cbs = CallbackList(
             callbacks, add_progbar=verbose != 0, model=self, verbose=verbose, epochs=1, steps=total
         )
-        params, state = self._current_params_state()
-        data = _device_data(x, y, sample_weight)
-        order = jnp.arange(n, dtype=jnp.int32)
+        self._dist = distribution_module.resolve(batch_size)
+        params, state = self._place(self._current_params_state())
+        data = self._place(_device_data(x, y, sample_weight))
+        order = self._place(jnp.arange(n, dtype=jnp.int32))
         metrics_state = self._metrics_init()
         cbs.on_test_begin()
         logs = {}
@@ -417,8 +429,9 @@ class Trainer:
         cbs = CallbackList(
             callbacks, add_progbar=verbose != 0, model=self, verbose=verbose, epochs=1, steps=total
         )
-        params, state = self._current_params_state()
-        xs = _device_put(x)
+        self._dist = distribution_module.resolve(batch_size)
+        params, state = self._place(self._current_params_state())
+        xs = self._place(_device_put(x))
         outputs = []
         cbs.on_predict_begin()
         full, last = self._get_fn("predict", batch_size, batch_size), None
@@ -449,6 +462,7 @@ class Trainer:
             cw = _class_weights_to_sample_weights(_leaves(y)[0], class_weight)
             sample_weight = cw if sample_weight is None else sample_weight * cw
         self._ensure_ready(x, y)
+        self._dist = None
         self._live_train_state = self._initial_train_state()
         self._push_learning_rate()
         fn = self._get_fn("train", n, n)
@@ -571,6 +585,18 @@ class Trainer:
             self._live_train_state = ts._replace(opt_state=opt_state)
             self._pushed_lr = float(lr)
 
+    def _place(self, tree):
+        """Replicate `tree` on the data-parallel devices (a no-op on one device)."""
+        dist = getattr(self, "_dist", None)
+        return tree if dist is None else jax.device_put(tree, dist.replicated())
+
+    def _shard(self, tree, batch):
+        """Inside a step: split the batch's rows across the devices (when the batch divides)."""
+        dist = getattr(self, "_dist", None)
+        if dist is None or batch % dist.num_devices:
+            return tree
+        return jax.tree.map(lambda a: jax.lax.with_sharding_constraint(a, dist.batch_sharding()), tree)
+
     def _store_state(self, state):
         if jax.tree.leaves(state):
             self.state = in_order_of(self.state, state)
@@ -658,7 +684,8 @@ class Trainer:
         Step i reads rows `[i * stride, i * stride + batch)` of the epoch's order (the last, partial batch
         has `batch < stride`); i is counted on the device, in the metrics state.
         """
-        key = (kind, batch, stride, _structure_key(self))
+        dist = getattr(self, "_dist", None)
+        key = (kind, batch, stride, id(dist), _structure_key(self))
         fn = self._compiled_fns.get(key) if hasattr(self, "_compiled_fns") else None
         if fn is None:
             if not hasattr(self, "_compiled_fns"):
@@ -700,7 +727,7 @@ class Trainer:
         model, tx = self, self._tx
 
         def step(ts, metrics_state, data, order):
-            x, y, sw = _slice_batch(data, order, metrics_state["batch"] * stride, batch)
+            x, y, sw = model._shard(_slice_batch(data, order, metrics_state["batch"] * stride, batch), batch)
             key, dropout_key = jax.random.split(ts.key)
 
             def loss_fn(trainable):
@@ -721,7 +748,7 @@ class Trainer:
         model = self
 
         def step(params, state, metrics_state, data, order):
-            x, y, sw = _slice_batch(data, order, metrics_state["batch"] * stride, batch)
+            x, y, sw = model._shard(_slice_batch(data, order, metrics_state["batch"] * stride, batch), batch)
             y_pred, state, penalty = model.forward(params, state, x, training=False)
             penalty = penalty + model.regularization_loss(params)
             _, new_metrics, logs = model._loss_and_logs(y_pred, y, sw, metrics_state, penalty, batch)
@@ -732,7 +759,7 @@ class Trainer:
 
 def _make_predict_step(model, batch):
     def step(params, state, xs, start):
-        x = jax.tree.map(lambda a: jax.lax.dynamic_slice_in_dim(a, start, batch), xs)
+        x = model._shard(jax.tree.map(lambda a: jax.lax.dynamic_slice_in_dim(a, start, batch), xs), batch)
         y, state, _ = model.forward(params, state, x, training=False)
         return y, state
 
