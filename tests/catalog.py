@@ -253,3 +253,19 @@ CATALOG += [
     ),
     ("unit_normalization", lambda: layers.UnitNormalization(), (3, 4), {}, {}),
 ]
+
+# ---- noise layers (jseq/layers/noise.py) -------------------------------------------------------------------
+CATALOG += [
+    ("spatial_dropout1d", lambda: layers.SpatialDropout1D(0.5), (5, 3), {}, {}),
+    ("spatial_dropout2d", lambda: layers.SpatialDropout2D(0.5), (4, 5, 3), {}, {}),
+    (
+        "spatial_dropout2d_cf",
+        lambda: layers.SpatialDropout2D(0.3, data_format="channels_first"),
+        (3, 4, 5),
+        {},
+        {},
+    ),
+    ("gaussian_noise", lambda: layers.GaussianNoise(0.1), (4,), {}, {}),
+    ("gaussian_dropout", lambda: layers.GaussianDropout(0.3), (4,), {}, {}),
+    ("alpha_dropout", lambda: layers.AlphaDropout(0.2), (4,), {}, {}),
+]

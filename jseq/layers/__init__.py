@@ -21,6 +21,13 @@ from jseq.layers.core import (
 )
 from jseq.layers.embedding import Embedding
 from jseq.layers.masking import Masking
+from jseq.layers.noise import (
+    AlphaDropout,
+    GaussianDropout,
+    GaussianNoise,
+    SpatialDropout1D,
+    SpatialDropout2D,
+)
 from jseq.layers.normalization import (
     BatchNormalization,
     GroupNormalization,
@@ -51,6 +58,7 @@ from jseq.models import Input, InputLayer
 
 __all__ = [
     "Activation",
+    "AlphaDropout",
     "AveragePooling1D",
     "AveragePooling2D",
     "BatchNormalization",
@@ -64,6 +72,8 @@ __all__ = [
     "Dropout",
     "Embedding",
     "Flatten",
+    "GaussianDropout",
+    "GaussianNoise",
     "GlobalAveragePooling1D",
     "GlobalAveragePooling2D",
     "GlobalMaxPooling1D",
@@ -84,6 +94,8 @@ __all__ = [
     "Reshape",
     "SeparableConv2D",
     "Softmax",
+    "SpatialDropout1D",
+    "SpatialDropout2D",
     "UnitNormalization",
     "UpSampling1D",
     "UpSampling2D",
