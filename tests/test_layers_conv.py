@@ -163,7 +163,7 @@ def test_grouped_conv_is_separate_convs_per_group():
 # ---- shapes: property-based against Keras's compute_output_shape ----------------------------------------
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(
     kernel=st.tuples(st.integers(1, 4), st.integers(1, 4)),
     strides=st.tuples(st.integers(1, 3), st.integers(1, 3)),
@@ -198,7 +198,7 @@ def test_conv2d_shapes_agree_with_keras_or_both_reject(
     assert y.shape == (2,) + out_shape[1:]
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=15, deadline=None)
 @given(
     kernel=st.integers(1, 4),
     strides=st.integers(1, 3),
