@@ -133,6 +133,23 @@ class History(Callback):
         if self.model is not None:
             self.model.history = self
 
+    def plot(self, metrics=None, to_file=None, *, title=None, figsize=None, dpi=100):
+        """Draw the loss and metric curves, training against validation: `jseq.utils.plot_history(self, ...)`.
+
+        Args:
+            metrics: a name or list of names to plot; default: all, loss first.
+            to_file: also write the picture there (`.png`, `.svg`, `.pdf`).
+            title: a title over the panels.
+            figsize: `(width, height)` in inches; default 4.8 x 3.6 per panel.
+            dpi: resolution of the picture.
+
+        Returns:
+            The matplotlib `Figure`.
+        """
+        from jseq.utils.plotting import plot_history
+
+        return plot_history(self, metrics=metrics, to_file=to_file, title=title, figsize=figsize, dpi=dpi)
+
 
 class ProgbarLogger(Callback):
     """Prints the `Epoch 1/5` header and drives a `Progbar` through `fit`, `evaluate` and `predict`.
