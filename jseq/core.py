@@ -320,7 +320,8 @@ class Layer:
         """`apply`, plus this layer's activity-regularization penalty: `-> (y, state, penalty)`."""
         extra = {"mask": mask} if self.call_takes_mask else {}
         y, state = self.apply(params, state, x, training=training, key=key, **extra)
-        return y, state, self.activity_regularization_loss(y)
+        # Keras 3 divides the output penalty by the batch size (Keras 2 did not).
+        return y, state, self.activity_regularization_loss(y) / y.shape[0]
 
     def activity_regularization_loss(self, y):
         """The penalty on this layer's output (a scalar); `Dense(activity_regularizer=...)` uses it."""

@@ -811,7 +811,8 @@ def _structure_key(model):
 
     def walk(layer):
         subs = layer._sublayers()
-        return (id(layer), tuple(walk(s) for s in subs))
+        # `trainable` is read while tracing (a frozen BatchNormalization runs in inference mode)
+        return (id(layer), layer.trainable, tuple(walk(s) for s in subs))
 
     return walk(model)
 

@@ -95,8 +95,7 @@ class Dense(Layer):
         return penalty
 
     def activity_regularization_loss(self, y):
-        # Keras 3 divides the output penalty by the batch size (Keras 2 did not).
-        return 0.0 if self.activity_regularizer is None else self.activity_regularizer(y) / y.shape[0]
+        return 0.0 if self.activity_regularizer is None else self.activity_regularizer(y)
 
 
 class Activation(Layer):
