@@ -19,12 +19,13 @@ from jseq import (
     regularizers,
     utils,
 )
-from jseq.models import Input, Sequential
+from jseq.models import Input, Model, Sequential
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Input",
+    "Model",
     "Sequential",
     "activations",
     "backend",

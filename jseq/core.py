@@ -244,6 +244,42 @@ class KerasTensor:
     def __repr__(self):
         return f"<KerasTensor shape={shape_str(self.shape)}, dtype={self.dtype}, name={self.name}>"
 
+    # `a + b` on symbolic tensors records a merging layer (`Add()([a, b])`), as Keras records an op; a Python
+    # number on either side is kept in the call as a constant (`x * 0.5` is `Multiply()([x, 0.5])`).
+
+    def _merge(self, other, layer_name, reverse=False):
+        from jseq.layers import merging
+
+        number = isinstance(other, (int, float)) and not isinstance(other, bool)
+        if not isinstance(other, KerasTensor) and not number:
+            return NotImplemented
+        inputs = [other, self] if reverse else [self, other]
+        return getattr(merging, layer_name)()(inputs)
+
+    def __add__(self, other):
+        return self._merge(other, "Add")
+
+    def __radd__(self, other):
+        return self._merge(other, "Add", reverse=True)
+
+    def __sub__(self, other):
+        return self._merge(other, "Subtract")
+
+    def __rsub__(self, other):
+        return self._merge(other, "Subtract", reverse=True)
+
+    def __mul__(self, other):
+        return self._merge(other, "Multiply")
+
+    def __rmul__(self, other):
+        return self._merge(other, "Multiply", reverse=True)
+
+    def __truediv__(self, other):
+        return self._merge(other, "TrueDivide")
+
+    def __rtruediv__(self, other):
+        return self._merge(other, "TrueDivide", reverse=True)
+
 
 # --------------------------------------------------------------------------------------------------------
 # The Layer base

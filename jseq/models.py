@@ -24,6 +24,13 @@ from jseq.core import (
     standardize_shape,
     unique_name,
 )
+from jseq.functional import (
+    Functional,
+    Model,  # noqa: F401  (re-exported: jseq.models.Model, as keras.models.Model)
+    NotBuiltError,
+    output_dtype,
+    record_call,
+)
 from jseq.summary import summary_lines
 from jseq.training import Trainer
 
@@ -78,6 +85,7 @@ class Sequential(Trainer, Layer):
         super().__init__(name=name or unique_name("sequential"), trainable=trainable)
         self._layers = []
         self._input_layer = None
+        self._graph = []  # once built: [input tensor, output of layer 1, ...] (`layer.output`)
         for layer in layers or []:
             self.add(layer, rebuild=False)
         if self._batch_input_shape is not None and self._layers:
@@ -136,6 +144,7 @@ class Sequential(Trainer, Layer):
         if not self._layers:
             raise TypeError("There are no layers in the model.")
         layer = self._layers.pop()
+        del self._graph[len(self._layers) + 1 :]
         if self.built:
             self.output_shape = self._layers[-1].output_shape if self._layers else self.input_shape
         return layer
@@ -280,6 +289,7 @@ class Sequential(Trainer, Layer):
         for layer, layer_shape in containers:
             layer.build(layer_shape)
         self.input_shape, self.output_shape, self.built = input_shape, shape, True
+        self._record_graph()
 
     def _set_built(self, input_shape, output_shape, params, state):
         shape = input_shape
@@ -288,6 +298,50 @@ class Sequential(Trainer, Layer):
             layer._set_built(shape, out, params[layer.name], state[layer.name])
             shape = out
         self.input_shape, self.output_shape, self.built = input_shape, output_shape, True
+        self._record_graph()
+
+    # ---- the symbolic graph: `model.inputs`, `model.outputs`, and every layer's `input` / `output` ---------
+
+    def _record_graph(self):
+        """Record each layer's call on the chain of symbolic tensors from the input (once per layer)."""
+        if not self._graph:
+            first = self._layers[0] if self._layers else None
+            dtype = first.dtype if first is None or first.autocast else "int32"
+            source = self._input_layer or InputLayer(batch_shape=self.input_shape, dtype=dtype)
+            self._graph = [source.output]
+        for layer in self._layers[len(self._graph) - 1 :]:
+            x = self._graph[-1]
+            if layer.input_shape == x.shape and not isinstance(layer, Functional):
+                shape = layer.output_shape
+            else:
+                shape = infer_output_shape(layer, x.shape)
+            self._graph.append(record_call(layer, x, shape, output_dtype(layer, x.dtype)))
+
+    def _graph_or_raise(self, what):
+        if not self._graph:
+            raise NotBuiltError(
+                f"Sequential model '{self.name}' has not been built yet, so it has no `{what}`. Start it "
+                "with `Input(shape=...)`, give its first layer `input_shape=`, call "
+                "`model.build((None, ...))`, or call the model on data once."
+            )
+        return self._graph
+
+    @property
+    def inputs(self):
+        """`[input tensor]` of the built model (Keras's `model.inputs`)."""
+        return [self._graph_or_raise("inputs")[0]]
+
+    @property
+    def outputs(self):
+        return [self._graph_or_raise("outputs")[-1]]
+
+    @property
+    def input(self):
+        return self._graph_or_raise("input")[0]
+
+    @property
+    def output(self):
+        return self._graph_or_raise("output")[-1]
 
     # ---- eager use ---------------------------------------------------------------------------------------
 

@@ -21,6 +21,17 @@ from jseq.layers.core import (
 )
 from jseq.layers.embedding import Embedding
 from jseq.layers.masking import Masking
+from jseq.layers.merging import (
+    Add,
+    Average,
+    Concatenate,
+    Dot,
+    Maximum,
+    Minimum,
+    Multiply,
+    Subtract,
+    TrueDivide,
+)
 from jseq.layers.noise import (
     AlphaDropout,
     GaussianDropout,
@@ -58,10 +69,13 @@ from jseq.models import Input, InputLayer
 
 __all__ = [
     "Activation",
+    "Add",
     "AlphaDropout",
+    "Average",
     "AveragePooling1D",
     "AveragePooling2D",
     "BatchNormalization",
+    "Concatenate",
     "Conv1D",
     "Conv2D",
     "Conv2DTranspose",
@@ -69,6 +83,7 @@ __all__ = [
     "Cropping2D",
     "Dense",
     "DepthwiseConv2D",
+    "Dot",
     "Dropout",
     "Embedding",
     "Flatten",
@@ -88,6 +103,9 @@ __all__ = [
     "Masking",
     "MaxPooling1D",
     "MaxPooling2D",
+    "Maximum",
+    "Minimum",
+    "Multiply",
     "Permute",
     "ReLU",
     "RepeatVector",
@@ -96,6 +114,8 @@ __all__ = [
     "Softmax",
     "SpatialDropout1D",
     "SpatialDropout2D",
+    "Subtract",
+    "TrueDivide",
     "UnitNormalization",
     "UpSampling1D",
     "UpSampling2D",
