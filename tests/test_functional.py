@@ -282,6 +282,41 @@ def test_operators_record_merging_layers_and_accept_numbers():
     assert {"Add", "Multiply", "Subtract", "TrueDivide"} <= set(kinds)
 
 
+@pytest.mark.slow
+def test_seed_branching_model_trains():
+    model = _branching(jseq)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 784)).astype("float32")
+    y = (x[:, :10].argmax(axis=1)).astype("int32")
+    history = model.fit(x, y, epochs=3, batch_size=16, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    assert model.predict(x, verbose=0).shape == (64, 10)
+
+
+def test_training_a_sequential_moves_its_feature_extractor_and_a_loss_per_output():
+    model = jseq.Sequential([jseq.Input(shape=(4,)), layers.Dense(3, activation="tanh"), layers.Dense(1)])
+    extractor = jseq.Model(model.inputs, [layer.output for layer in model.layers])
+    x = np.random.default_rng(1).normal(size=(32, 4)).astype("float32")
+    before = np.asarray(extractor(x)[0])
+    model.compile(optimizer="sgd", loss="mse")
+    model.fit(x, x[:, :1], epochs=2, batch_size=8, verbose=0)
+    assert not np.allclose(np.asarray(extractor(x)[0]), before)  # one set of weights, moved by fit
+    np.testing.assert_allclose(np.asarray(extractor(x)[1]), np.asarray(model(x)), rtol=1e-6)
+
+    # The extractor itself trains with one loss per output (a list, or a dict keyed by output name).
+    extractor.compile(optimizer="sgd", loss=["mse", "mse"], loss_weights=[0.0, 1.0])
+    history = extractor.fit(x, [np.zeros((32, 3)), x[:, :1]], epochs=2, batch_size=8, verbose=0)
+    assert set(history.history) == {"loss", "dense_loss", "dense_1_loss"}
+    extractor.compile(optimizer="sgd", loss={"dense": "mse", "dense_1": "mae"})
+    logs = extractor.evaluate(x, [np.zeros((32, 3)), x[:, :1]], verbose=0, return_dict=True)
+    out = extractor(x)
+    np.testing.assert_allclose(logs["dense_loss"], float(np.mean(np.asarray(out[0]) ** 2)), rtol=1e-4)
+    np.testing.assert_allclose(
+        logs["dense_1_loss"], float(np.mean(np.abs(np.asarray(out[1]) - x[:, :1]))), rtol=1e-4
+    )
+
+
 def test_dropout_in_a_graph_uses_the_training_flag():
     inp = jseq.Input(shape=(50,))
     model = jseq.Model(inp, layers.Dropout(0.5)(inp))
