@@ -201,6 +201,12 @@ class Sequential(Trainer, Layer):
             mask, x = layer.compute_mask(x, mask), None
         return mask
 
+    def reset_states(self):
+        """Zero the carried state of every stateful layer (Keras 2's `model.reset_states()`)."""
+        for layer in self._layers:
+            if hasattr(layer, "reset_states") and getattr(layer, "stateful", True):
+                layer.reset_states()  # a nested model (no `stateful`) resets its own layers
+
     def regularization_loss(self, params):
         return sum(
             (layer.regularization_loss(params[layer.name]) for layer in self._layers), start=jnp.float32(0.0)

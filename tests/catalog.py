@@ -21,6 +21,17 @@ CATALOG = [
 ]
 
 # ---- text and sequences: embedding, masking, recurrent layers and their wrappers -------------------------
+
+
+def _rnn(features, units, gates, bias=()):
+    """Keras's recurrent weights: kernel, recurrent_kernel, bias (default shape `(gates * units,)`)."""
+    shapes = {"kernel": (features, gates * units), "recurrent_kernel": (units, gates * units)}
+    if bias is not None:
+        shapes["bias"] = bias or (gates * units,)
+    return shapes
+
+
+_DENSE_4_3 = {"kernel": (4, 3), "bias": (3,)}
 CATALOG += [
     ("embedding", lambda: layers.Embedding(10, 4), (5,), {"embeddings": (10, 4)}, {}, "int32"),
     (
@@ -32,6 +43,33 @@ CATALOG += [
         "int32",
     ),
     ("masking", lambda: layers.Masking(), (4, 3), {}, {}),
+    ("simple_rnn", lambda: layers.SimpleRNN(3), (5, 4), _rnn(4, 3, 1), {}),
+    ("simple_rnn_sequences", lambda: layers.SimpleRNN(2, return_sequences=True), (3, 4), _rnn(4, 2, 1), {}),
+    ("lstm", lambda: layers.LSTM(3), (5, 4), _rnn(4, 3, 4), {}),
+    (
+        "lstm_backwards_sequences",
+        lambda: layers.LSTM(2, go_backwards=True, return_sequences=True),
+        (5, 3),
+        _rnn(3, 2, 4),
+        {},
+    ),
+    (
+        "lstm_unrolled_nobias",
+        lambda: layers.LSTM(2, unroll=True, use_bias=False),
+        (3, 4),
+        _rnn(4, 2, 4, None),
+        {},
+    ),
+    ("gru", lambda: layers.GRU(3), (5, 4), _rnn(4, 3, 3, (2, 9)), {}),
+    ("gru_reset_before", lambda: layers.GRU(3, reset_after=False), (5, 4), _rnn(4, 3, 3), {}),
+    (
+        "gru_backwards_sequences",
+        lambda: layers.GRU(2, go_backwards=True, return_sequences=True),
+        (4, 3),
+        _rnn(3, 2, 3, (2, 6)),
+        {},
+    ),
+    ("time_distributed_dense", lambda: layers.TimeDistributed(layers.Dense(3)), (5, 4), _DENSE_4_3, {}),
 ]
 
 # ---- convolution layers (jseq/layers/conv.py) --------------------------------------------------------------
