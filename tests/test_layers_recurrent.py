@@ -82,6 +82,18 @@ def test_bidirectional_lstm_return_state_matches_keras(keras):
     assert ours.compute_output_shape((None, 5, 4)) == ((None, 4),) + ((None, 2),) * 4
 
 
+def test_activity_regularizer_covers_every_output_over_the_batch_as_keras(keras):
+    theirs = keras.layers.LSTM(3, return_state=True, activity_regularizer="l2")
+    theirs(X)
+    ours = _copied(theirs, layers.LSTM(3, return_state=True, activity_regularizer="l2"))
+    _, _, penalty = ours.forward(ours.params, ours.state, jnp.asarray(X))
+    np.testing.assert_allclose(float(penalty), float(sum(theirs.losses)), rtol=1e-4)
+    pair = layers.Bidirectional(layers.GRU(2, activity_regularizer="l2"))
+    _, params, state = pair.init(jax.random.PRNGKey(0), (None, 5, 4))
+    y, _, penalty = pair.forward(params, state, jnp.asarray(X))
+    np.testing.assert_allclose(float(penalty), 0.01 * float(jnp.sum(y**2)) / 3, rtol=1e-5)  # both halves
+
+
 def test_time_distributed_dense_matches_keras_and_passes_the_mask_on(keras):
     theirs = keras.layers.TimeDistributed(keras.layers.Dense(2, activation="tanh"))
     expected = theirs(X)

@@ -251,9 +251,15 @@ class _Recurrent(Layer):
         return penalty
 
     def activity_regularization_loss(self, y):
+        """The activity penalty on every output (the states too, with return_state), as Keras."""
         if self.activity_regularizer is None:
             return 0.0
-        return self.activity_regularizer(y[0] if self.return_state else y)
+        return sum(self.activity_regularizer(out) for out in jax.tree.leaves(y))
+
+    def forward(self, params, state, x, *, training=False, key=None, mask=None):
+        """`apply`, plus the activity penalty over the batch size (as Keras 3): `-> (y, state, penalty)`."""
+        y, state = self.apply(params, state, x, training=training, key=key, mask=mask)
+        return y, state, self.activity_regularization_loss(y) / x.shape[0]
 
     def reset_states(self):
         """Zero the carried state of a stateful layer (nothing to do for a stateless one)."""
@@ -657,7 +663,7 @@ class Bidirectional(Layer):
                          initial_state=None if half is None else initial_state[:half])  # fmt: skip
         y_rev, s_b = b.apply(params[b.name], state[b.name], x, key=k_b, **args,
                              initial_state=None if half is None else initial_state[half:])  # fmt: skip
-        penalty = f.activity_regularization_loss(y) + b.activity_regularization_loss(y_rev)
+        penalty = (f.activity_regularization_loss(y) + b.activity_regularization_loss(y_rev)) / x.shape[0]
         states = ()
         if self.return_state:
             (y, *states_f), (y_rev, *states_b) = y, y_rev
