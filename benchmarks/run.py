@@ -144,19 +144,10 @@ def _git_revision():
     return head + (" with uncommitted changes to jseq/" if dirty else "")
 
 
-def skip_reason(framework, case, device, keras_present):
-    """Why `framework` does not run `case` here (None when it does)."""
+def skip_reason(framework, keras_present):
+    """Why `framework` does not run here (None when it does)."""
     if framework == "keras" and not keras_present:
         return "Keras is not installed (pip install 'keras>=3.15,<3.16' to compare with it)"
-    if (
-        framework == "jax-scan"
-        and device["platform"] == "cpu"
-        and any(s[0] == "conv2d" for s in case.model.layers)
-    ):
-        return (
-            "on XLA:CPU the convolution weight gradient inside a scan misses a top-level rewrite and is ~10x "
-            "slower (jax-ml/jax#12868), so the scan variant is no reference for the CNN here"
-        )
     return None
 
 
@@ -192,7 +183,11 @@ def main(argv=None):
             for case in cases_module.make_cases(quick):
                 print(f"  {case.name:12s} {case.describe()}")
         return 0
-    selected = cases_module.make_cases(args.quick, args.cases, args.train_samples, args.test_samples)
+    try:
+        selected = cases_module.make_cases(args.quick, args.cases, args.train_samples, args.test_samples)
+    except ValueError as error:
+        print(f"python -m benchmarks: error: {error}", file=sys.stderr)
+        return 2
     env = worker_env()
     machine = machine_info(env)
     keras_present = importlib.util.find_spec("keras") is not None
@@ -238,7 +233,7 @@ def main(argv=None):
             print(f"\n{case.name}: {case.describe()}", flush=True)
             entry = {"case": case.to_json(), "frameworks": {}}
             for fw in args.frameworks:
-                reason = skip_reason(fw, case, machine["device"], keras_present)
+                reason = skip_reason(fw, keras_present)
                 entry["frameworks"][fw] = {"runs": [], "errors": [], "skipped": reason}
                 if reason:
                     print(f"  {fw}: skipped: {reason}", flush=True)

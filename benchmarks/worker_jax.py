@@ -11,34 +11,105 @@ variants, chosen by TASK["framework"]:
     jax-scan  the epoch's full batches in one jitted `lax.scan` (the partial last batch by the step function);
               evaluate and predict likewise. Nothing per step is stacked except predict's outputs.
 
+The layers are written the way that is fastest in plain JAX on XLA:CPU (measured on 2 cores, batch 128):
+
+- 2x2 max pooling as a reshape and a max over the window axes: its gradient is a compare-and-select, where
+  `lax.reduce_window`'s is `select_and_scatter` (113 against 268 ms per CNN step). With tied maxima the
+  gradient is split between them instead of going to one; the forward values are the same.
+- In the scan form on CPU, the convolution's weight gradient as kh x kw shifted matmuls (a custom VJP): XLA
+  rewrites the default weight gradient into a fast kernel only at the top level of a program, not inside a
+  loop (jax-ml/jax#12868), which made the CNN scan 10x slower (125 against 1,210 ms per step).
+- The LSTM's input projection inside the scan, one (B, D) @ (D, 4U) per step as Keras does: projecting the
+  whole sequence first and scanning over the (T, B, 4U) result was 3x slower to differentiate.
+
     python -m benchmarks.worker_jax TASK.json RESULT.json T0
 """
+
+import functools
 
 from benchmarks import cases, common
 
 EPSILON = 1e-7  # keras.config.epsilon()
+_CONV_DIMS = ("NHWC", "HWIO", "NHWC")  # Keras's channels-last layout and (kh, kw, c_in, c_out) kernel
 
 
-def model_fn(specs):
-    """apply(params, x) -> probabilities, for the layer specs of `benchmarks.cases`."""
+def conv2d(x, kernel):
+    """A 'valid', stride-1 convolution: x (B, H, W, C_in), kernel (kh, kw, C_in, C_out)."""
+    from jax import lax
+
+    return lax.conv_general_dilated(x, kernel, (1, 1), "VALID", dimension_numbers=_CONV_DIMS)
+
+
+@functools.cache
+def conv2d_shifted_weight_grad():
+    """`conv2d` whose kernel gradient is kh x kw matmuls of shifted input windows with the output gradient.
+
+        dK[i, j] = S(i, j)^T @ dY    S(i, j) = X[:, i:i + H_out, j:j + W_out, :] as (B * H_out * W_out, C_in)
+                                     dY as (B * H_out * W_out, C_out)
+
+    The input gradient stays XLA's (the transposed convolution).
+    """
+    import jax
+    import jax.numpy as jnp
+
+    @jax.custom_vjp
+    def conv(x, kernel):
+        return conv2d(x, kernel)
+
+    def forward(x, kernel):
+        return conv2d(x, kernel), (x, kernel)
+
+    def backward(residuals, dy):
+        x, kernel = residuals
+        (dx,) = jax.vjp(lambda x_: conv2d(x_, kernel), x)[1](dy)
+        kh, kw = kernel.shape[:2]
+        h_out, w_out = dy.shape[1:3]
+        dy2 = dy.reshape(-1, dy.shape[-1])  # (B * H_out * W_out, C_out)
+        rows = [
+            jnp.stack(
+                [x[:, i : i + h_out, j : j + w_out, :].reshape(-1, x.shape[-1]).T @ dy2 for j in range(kw)]
+            )
+            for i in range(kh)
+        ]
+        return dx, jnp.stack(rows)  # (kh, kw, C_in, C_out)
+
+    conv.defvjp(forward, backward)
+    return conv
+
+
+def max_pool(x, size):
+    """'valid' max pooling with stride = size, as a reshape: (B, H, W, C) -> (B, H // size, W // size, C)."""
+    b, h, w, c = x.shape
+    h2, w2 = h // size, w // size
+    windows = x[:, : h2 * size, : w2 * size].reshape(b, h2, size, w2, size, c)  # 'valid' drops the remainder
+    return windows.max(axis=(2, 4))
+
+
+def model_fn(specs, shifted_weight_grad=False):
+    """apply(params, x) -> probabilities, for the layer specs of `benchmarks.cases`.
+
+    Args:
+        specs: the model's layer specs.
+        shifted_weight_grad: differentiate convolutions with `conv2d_shifted_weight_grad`.
+    """
     import jax
     import jax.numpy as jnp
     from jax import lax
 
     activations = {"relu": jax.nn.relu, "softmax": jax.nn.softmax, "sigmoid": jax.nn.sigmoid}
+    conv = conv2d_shifted_weight_grad() if shifted_weight_grad else conv2d
 
     def lstm(kernel, recurrent_kernel, bias, x):  # x (B, T, D) -> last h (B, U)
-        xw = jnp.swapaxes(x @ kernel + bias, 0, 1)  # (T, B, 4U): every input projection at once
-
-        def cell(carry, xw_t):
+        def cell(carry, x_t):  # x_t (B, D)
             h, c = carry
-            i, f, g, o = jnp.split(xw_t + h @ recurrent_kernel, 4, axis=-1)  # Keras's gate order
+            z = x_t @ kernel + h @ recurrent_kernel + bias  # (B, 4U)
+            i, f, g, o = jnp.split(z, 4, axis=-1)  # Keras's gate order
             c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
             h = jax.nn.sigmoid(o) * jnp.tanh(c)
             return (h, c), None
 
         zeros = jnp.zeros((x.shape[0], recurrent_kernel.shape[0]), x.dtype)
-        (h, _), _ = lax.scan(cell, (zeros, zeros), xw)
+        (h, _), _ = lax.scan(cell, (zeros, zeros), jnp.swapaxes(x, 0, 1))  # over time: (T, B, D)
         return h
 
     def apply(params, x):
@@ -49,14 +120,10 @@ def model_fn(specs):
                 x = activations[spec[2]](x @ params[i] + params[i + 1])
                 i += 2
             elif kind == "conv2d":
-                y = lax.conv_general_dilated(
-                    x, params[i], (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC")
-                )
-                x = activations[spec[3]](y + params[i + 1])
+                x = activations[spec[3]](conv(x, params[i]) + params[i + 1])
                 i += 2
             elif kind == "maxpool2d":
-                window = (1, spec[1], spec[1], 1)
-                x = lax.reduce_window(x, -jnp.inf, lax.max, window, window, "VALID")
+                x = max_pool(x, spec[1])
             elif kind == "flatten":
                 x = x.reshape(x.shape[0], -1)
             elif kind == "embedding":
@@ -107,7 +174,10 @@ class Loop:
 
         self.jax, self.jnp, self.optax = jax, jnp, optax
         self.variant = variant
-        self.apply = model_fn(case["layers"])
+        # The shifted-matmul weight gradient only where XLA:CPU needs it: inside the scan.
+        self.apply = model_fn(
+            case["layers"], shifted_weight_grad=variant == "scan" and jax.default_backend() == "cpu"
+        )
         self.sample_loss, self.sample_correct = loss_and_accuracy_fns(case["loss"])
         self.tx = optax.rmsprop(1e-3, decay=0.9, eps=EPSILON)
         self.params = [jnp.asarray(w) for w in weights]

@@ -163,3 +163,28 @@ def test_synthetic_sequences_carry_their_label_in_the_sentiment_tokens():
     np.testing.assert_array_equal(positive == 8, y[:, 0] == 1)
     np.testing.assert_array_equal(negative == 8, y[:, 0] == 0)
     np.testing.assert_array_equal(x, cases.synthetic_sequences(50, length=80)[0])
+
+
+def test_the_hand_loops_fast_layers_match_the_plain_jax_ones():
+    import jax
+    import jax.numpy as jnp
+
+    from benchmarks import worker_jax
+
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.normal(size=(3, 11, 9, 2)), jnp.float32)  # odd sizes: 'valid' pooling drops a row
+    kernel = jnp.asarray(rng.normal(size=(3, 3, 2, 4)), jnp.float32)
+    window = (1, 2, 2, 1)
+    np.testing.assert_array_equal(
+        worker_jax.max_pool(x, 2), jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, window, window, "VALID")
+    )
+
+    def loss(conv):
+        return lambda x, k: jnp.sum(jnp.sin(conv(x, k)))
+
+    fast = worker_jax.conv2d_shifted_weight_grad()
+    np.testing.assert_array_equal(fast(x, kernel), worker_jax.conv2d(x, kernel))
+    plain_grads = jax.grad(loss(worker_jax.conv2d), argnums=(0, 1))(x, kernel)
+    fast_grads = jax.grad(loss(fast), argnums=(0, 1))(x, kernel)
+    for plain, shifted in zip(plain_grads, fast_grads):
+        np.testing.assert_allclose(shifted, plain, rtol=1e-5, atol=1e-5)
