@@ -261,6 +261,7 @@ class Trainer:
         )
         if y is None:
             raise ValueError("`y` is None, but the loss compares predictions with targets: pass `y`.")
+        y = self._targets_by_output(y)
         n = _num_samples(x, y, sample_weight)
         if class_weight is not None:
             if not isinstance(class_weight, dict):
@@ -376,6 +377,7 @@ class Trainer:
         )
         if y is None:
             raise ValueError("`y` is None, but the loss compares predictions with targets: pass `y`.")
+        y = self._targets_by_output(y)
         _num_samples(x, y, sample_weight)
         self._ensure_ready(x, y)
         logs = self._evaluate_arrays(x, y, sample_weight, batch_size, callbacks, verbose=verbose, steps=steps)
@@ -457,6 +459,7 @@ class Trainer:
         )
         if y is None:
             raise ValueError("`y` is None, but the loss compares predictions with targets: pass `y`.")
+        y = self._targets_by_output(y)
         n = _num_samples(x, y, sample_weight)
         if class_weight is not None:
             cw = _class_weights_to_sample_weights(_leaves(y)[0], class_weight)
@@ -481,6 +484,7 @@ class Trainer:
             _to_numpy(y, "y"),
             _to_numpy(sample_weight, "sample_weight"),
         )
+        y = self._targets_by_output(y)
         n = _num_samples(x, y, sample_weight)
         self._ensure_ready(x, y)
         logs = self._evaluate_arrays(x, y, sample_weight, n, None)
@@ -508,6 +512,21 @@ class Trainer:
             leaves = _leaves(x)
             shapes = [(None,) + tuple(a.shape[1:]) for a in leaves]
             self.build(shapes[0] if not isinstance(x, (list, dict)) else shapes)
+
+    def _targets_by_output(self, y):
+        """A dict of targets keyed by output name becomes a list in the order of `output_names`."""
+        if not isinstance(y, dict):
+            return y
+        names = self._output_names()
+        unknown = sorted(set(y) - set(names))
+        if unknown:
+            raise ValueError(
+                f"`y` has targets for outputs {unknown} the model does not have. Outputs: {names}"
+            )
+        missing = [name for name in names if name not in y]
+        if missing:
+            raise ValueError(f"`y` has no targets for outputs {missing}. Outputs: {names}")
+        return [y[name] for name in names]
 
     def _ensure_ready(self, x, y):
         """Build, resolve metrics by output shape, and check targets against the loss, before any change."""
@@ -614,6 +633,8 @@ class Trainer:
 
     def _output_shapes(self):
         shapes = self.output_shape
+        if isinstance(shapes, dict):
+            return [shapes[name] for name in self._output_names()]
         return list(shapes) if isinstance(shapes, list) else [shapes]
 
     def _output_names(self):
@@ -701,7 +722,9 @@ class Trainer:
 
     def _loss_and_logs(self, y_pred, y, sw, metrics_state, penalty, batch):
         """Total loss (weighted output losses + penalties) and the updated running metrics."""
-        outs = _as_list(y_pred)
+        outs = (
+            [y_pred[name] for name in self._output_names()] if isinstance(y_pred, dict) else _as_list(y_pred)
+        )
         ys = _leaves(y)
         losses = self._losses_per_output(len(outs))
         weights = self._loss_weight_list(len(outs))
@@ -850,13 +873,19 @@ def _unpack_validation(validation_data):
 
 
 def _check_input_shapes(model, x):
-    expected = model.input_shape
-    leaves = _leaves(x)
-    shapes = expected if isinstance(expected, list) else [expected]
     from jseq.core import check_compatible
 
+    if isinstance(x, dict):  # a functional model's inputs, by Input name
+        expected = {t.name: t.shape for t in getattr(model, "inputs", [])}
+        for name, a in x.items():
+            if name not in expected:
+                raise ValueError(f"`x` has an entry '{name}' but the model's inputs are {sorted(expected)}.")
+            check_compatible(name, expected[name], tuple(a.shape))
+        return
+    expected = model.input_shape
+    shapes = expected if isinstance(expected, list) else [expected]
     first = model.layers[0].name if model.layers else model.name
-    for shape, a in zip(shapes, leaves):
+    for shape, a in zip(shapes, _leaves(x)):
         check_compatible(first, shape, tuple(a.shape))
 
 

@@ -28,7 +28,7 @@ SCRIPT = textwrap.dedent(
         model = jseq.Sequential([jseq.Input(shape=(5,)), layers.Dense(16, activation="relu"),
                                  layers.Dense(3, activation="softmax")])
         model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
-        h = model.fit(x, y, batch_size=16, epochs=3, verbose=0, validation_split=0.25)
+        h = model.fit(x, y, batch_size=16, epochs=2, verbose=0, validation_split=0.25)
         return model, h.history
 
     one, h1 = run(None)
@@ -52,8 +52,8 @@ SCRIPT = textwrap.dedent(
     jax.jit(lambda a: probe(four._shard(a, 16)))(jax.device_put(x[:16], four._dist.replicated()))
     out["batch_sharding"] = seen.get("spec")
     try:
+        # an explicit layout: the batch must divide
         jseq.distribution.set_distribution(jseq.distribution.DataParallel())
-        run(jseq.distribution.DataParallel())  # explicit layout: batch_size must divide
         four.fit(x, y, batch_size=10, epochs=1, verbose=0)
         out["indivisible"] = "no error"
     except ValueError as e:

@@ -461,3 +461,23 @@ def test_metrics_as_a_single_string_keras2_style():
     loss, acc = model.evaluate(x, y, verbose=0)
     predicted = model.predict(x, verbose=0).argmax(-1)
     assert acc == pytest.approx((predicted == y).mean(), abs=1e-6)
+
+
+def test_dict_inputs_and_targets_are_paired_by_name_not_by_order():
+    a, b = jseq.Input(shape=(3,), name="a"), jseq.Input(shape=(2,), name="b")
+    h = layers.Concatenate()([layers.Dense(4, name="da")(a), layers.Dense(4, name="db")(b)])
+    model = jseq.Model(
+        [a, b], [layers.Dense(1, name="reg")(h), layers.Dense(3, activation="softmax", name="cls")(h)]
+    )
+    model.compile("sgd", loss={"reg": "mse", "cls": "sparse_categorical_crossentropy"})
+    rng = np.random.default_rng(0)
+    xa, xb = rng.normal(size=(16, 3)).astype(np.float32), rng.normal(size=(16, 2)).astype(np.float32)
+    y_reg, y_cls = rng.normal(size=(16, 1)).astype(np.float32), rng.integers(0, 3, 16).astype(np.int32)
+    as_lists = model.evaluate([xa, xb], [y_reg, y_cls], verbose=0, return_dict=True)
+    as_dicts = model.evaluate({"b": xb, "a": xa}, {"cls": y_cls, "reg": y_reg}, verbose=0, return_dict=True)
+    assert as_dicts == pytest.approx(as_lists, rel=1e-6)
+    assert set(as_lists) == {"loss", "reg_loss", "cls_loss"}
+    with pytest.raises(ValueError, match="no targets for outputs \\['cls'\\]"):
+        model.evaluate([xa, xb], {"reg": y_reg}, verbose=0)
+    history = model.fit({"b": xb, "a": xa}, {"cls": y_cls, "reg": y_reg}, epochs=1, verbose=0)
+    assert history.history["loss"][0] > 0
