@@ -420,8 +420,9 @@ class Layer:
         key = next_key() if training else None
         extra = {"mask": mask} if self.call_takes_mask else {}
         y, state = self.apply(self.params, self.state, x, training=bool(training), key=key, **extra)
-        if training:
-            self.state = dict(state)
+        # Keep what apply returns: BatchNormalization's statistics move only in training, and a stateful
+        # RNN carries its state from one call to the next in both modes (as `predict` does).
+        self.state = dict(state)
         return y
 
     def _cast_input(self, x):

@@ -18,6 +18,7 @@ from jseq.core import (
     as_array,
     build_layers,
     check_compatible,
+    in_order_of,
     infer_output_shape,
     next_key,
     shape_str,
@@ -365,8 +366,7 @@ class Sequential(Trainer, Layer):
             check_compatible(self._layers[0].name, self.input_shape, tuple(x.shape))
         key = next_key() if training else None
         y, state, _ = self.forward(self.params, self.state, x, training=bool(training), key=key, mask=mask)
-        if training:
-            self.state = state
+        self.state = in_order_of(self.state, state)  # a stateful RNN carries its state between calls
         return y
 
     def count_params(self):

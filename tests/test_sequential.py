@@ -290,3 +290,17 @@ def test_integer_and_list_inputs_are_cast():
     assert y.dtype == jnp.float32 and y.shape == (1, 2)
     with pytest.raises(TypeError, match="numeric array"):
         model(np.array([["a", "b", "c"]]))
+
+
+def test_eager_calls_carry_a_stateful_rnn_state_and_leave_batchnorm_statistics_alone():
+    model = jseq.Sequential([layers.LSTM(4, stateful=True, batch_input_shape=(2, 3, 5)), layers.Dense(1)])
+    x = np.ones((2, 3, 5), np.float32)
+    first, second = np.asarray(model(x)), np.asarray(model(x))
+    assert not np.allclose(first, second)  # the second call starts from the first call's final state
+    model.reset_states()
+    np.testing.assert_allclose(np.asarray(model(x)), first, rtol=1e-6)
+    bn = jseq.Sequential([jseq.Input(shape=(3,)), layers.BatchNormalization()])
+    bn(np.full((4, 3), 5.0, np.float32))  # inference: the moving statistics stay put
+    np.testing.assert_array_equal(bn.layers[0].state["moving_mean"], np.zeros(3))
+    bn(np.full((4, 3), 5.0, np.float32), training=True)
+    assert float(bn.layers[0].state["moving_mean"][0]) == pytest.approx(0.05, rel=1e-5)
