@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import statistics
+import textwrap
 
 # The frameworks start from the same weights and see the same data in the same order with the same formulas,
 # so only float reassociation separates them. Two checks, over every run of every framework of a case:
@@ -140,6 +141,8 @@ def _ratio(a, b):
 def _num(value, unit=""):
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
+    if unit == "score":
+        return f"{value:.4f}"
     if unit == "MiB":
         return f"{value:.0f}"
     if unit == "ms":
@@ -158,6 +161,12 @@ def _cell(summary, key, unit):
     if s["n"] == 1 or s["min"] == s["max"]:
         return _num(s["median"], unit)
     return f"{_num(s['median'], unit)} [{_num(s['min'], unit)}–{_num(s['max'], unit)}]"
+
+
+def _device_label(device):
+    """'cpu', or the platform and the device kind where they differ ('gpu NVIDIA H100 80GB HBM3')."""
+    same = device["kind"].lower() == device["platform"].lower()
+    return device["platform"] if same else f"{device['platform']} {device['kind']}"
 
 
 def _ratio_text(r):
@@ -349,12 +358,15 @@ def plot(result, path):
                 tick.set_color("red")
         ax.grid(axis="y", alpha=0.3)
     axes[0, 0].legend(ncol=len(CHART_METRICS), fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.12))
-    device = result["machine"]["device"]
-    fig.suptitle(
-        f"jseq benchmarks: {result['name']} ({device['platform']}, {result['machine']['cpu']}, "
-        f"{result['machine']['cores']} cores){' - ' + result['note'] if result.get('note') else ''}",
-        fontsize=10,
+    machine = result["machine"]
+    device = machine["device"]
+    title = (
+        f"jseq benchmarks: {result['name']} ({_device_label(device)}, {machine['cpu']}, "
+        f"{machine['cores']} cores)"
     )
+    if result.get("note"):
+        title += "\n" + "\n".join(textwrap.wrap(result["note"], 120))
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

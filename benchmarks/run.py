@@ -75,6 +75,7 @@ def parse_args(argv):
     p.add_argument("--mnist-dir", default=str(cases_module.MNIST_DIR), help="folder of the MNIST IDX files")
     p.add_argument("--no-plot", action="store_true", help="skip the PNG chart")
     p.add_argument("--list", action="store_true", help="list the cases of both modes and exit")
+    p.add_argument("--report", metavar="JSON", help="rewrite the .md and .png of a results .json and exit")
     args = p.parse_args(argv)
     args.repeats = args.repeats or (3 if args.quick else 5)
     args.epochs = args.epochs or (3 if args.quick else 5)
@@ -183,6 +184,8 @@ def main(argv=None):
             for case in cases_module.make_cases(quick):
                 print(f"  {case.name:12s} {case.describe()}")
         return 0
+    if args.report:
+        return rewrite_report(Path(args.report), args.no_plot)
     try:
         selected = cases_module.make_cases(args.quick, args.cases, args.train_samples, args.test_samples)
     except ValueError as error:
@@ -279,15 +282,7 @@ def main(argv=None):
     paths = {"json": out_dir / f"{name}.json", "md": out_dir / f"{name}.md", "png": out_dir / f"{name}.png"}
     with open(paths["json"], "w") as f:
         json.dump(result, f, indent=1, allow_nan=True)
-    text = report.markdown(result)
-    paths["md"].write_text(text + "\n")
-    if args.no_plot:
-        paths.pop("png")
-    elif importlib.util.find_spec("matplotlib") is None:
-        print("NOTICE: matplotlib is not installed; no chart (pip install matplotlib).")
-        paths.pop("png")
-    else:
-        report.plot(result, paths["png"])
+    text = write_report(result, paths, args.no_plot)
     print("\n" + text.split("## Per case")[0].rstrip())
     print(f"\nWall time {result['wall_time_s']:.0f} s. Results:")
     for path in paths.values():
@@ -295,6 +290,31 @@ def main(argv=None):
     if failures:
         print(f"{failures} worker run(s) failed; see the errors above and in the JSON file.")
     return 1 if failures else 0
+
+
+def write_report(result, paths, no_plot):
+    """Write the Markdown (and, unless `no_plot` or without matplotlib, the PNG); returns the Markdown."""
+    text = report.markdown(result)
+    paths["md"].write_text(text + "\n")
+    if no_plot:
+        paths.pop("png")
+    elif importlib.util.find_spec("matplotlib") is None:
+        print("NOTICE: matplotlib is not installed; no chart (pip install matplotlib).")
+        paths.pop("png")
+    else:
+        report.plot(result, paths["png"])
+    return text
+
+
+def rewrite_report(json_path, no_plot):
+    """`--report`: the .md and .png again from a results file (after a change to the report's layout)."""
+    with open(json_path) as f:
+        result = json.load(f)
+    paths = {"md": json_path.with_suffix(".md"), "png": json_path.with_suffix(".png")}
+    write_report(result, paths, no_plot)
+    for path in paths.values():
+        print(f"  {path}")
+    return 0
 
 
 def _print_machine(machine):

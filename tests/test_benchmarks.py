@@ -66,6 +66,10 @@ def test_a_tiny_run_writes_agreeing_figures_as_json_markdown_and_png(tmp_path, t
     assert "## Ratios jseq / hand-JAX (best)" in text and "| dense10-b32 |" in text and "smoke test" in text
     assert (out / "smoke.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
+    (out / "smoke.md").unlink()  # --report rewrites the tables from the JSON alone
+    assert run.main(["--report", str(out / "smoke.json"), "--no-plot"]) == 0
+    assert (out / "smoke.md").read_text() == text
+
 
 def _entry(accuracies):
     """A case entry with one run per framework, every time 1 s except jseq's 2 s, and these accuracies."""
