@@ -501,6 +501,8 @@ class Layer:
         for pname, param in inspect.signature(type(self).__init__).parameters.items():
             if pname in ("self", "kwargs") or param.kind in (param.VAR_KEYWORD, param.VAR_POSITIONAL):
                 continue
+            if type(self).__init__ is Layer.__init__ and pname in _SHAPE_ARGUMENTS:
+                continue  # `input_shape` here is the built shape, not an argument (see below)
             if hasattr(self, pname):
                 config[pname] = serialize_value(getattr(self, pname))
         if self._batch_input_shape is not None:
@@ -533,6 +535,9 @@ class Layer:
                 "output. Build the model from an `Input(shape=...)` (or give the first layer `input_shape=`)."
             )
         return self._inbound[0][1]
+
+
+_SHAPE_ARGUMENTS = ("input_shape", "input_dim", "batch_input_shape", "batch_size")
 
 
 def _batch_input_shape(input_shape, input_dim, batch_input_shape, batch_size):

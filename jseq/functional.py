@@ -30,6 +30,7 @@ import jax
 import jax.numpy as jnp
 
 from jseq.core import KerasTensor, Layer, infer_output_shape, next_key, shape_str, unique_name
+from jseq.saving.api import Saving
 from jseq.summary import summary_lines
 from jseq.training import Trainer
 
@@ -262,7 +263,7 @@ def _tensor_label(tensor):
 # The model
 
 
-class Functional(Trainer, Layer):
+class Functional(Saving, Trainer, Layer):
     """A model over a graph of layer calls, from its symbolic inputs to its outputs: `Model(inputs, outputs)`.
 
     Args:

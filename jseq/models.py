@@ -32,6 +32,12 @@ from jseq.functional import (
     output_dtype,
     record_call,
 )
+from jseq.saving import (
+    Saving,
+    load_model,  # noqa: F401  (re-exported: jseq.models.load_model, as keras.models.load_model)
+    model_from_json,  # noqa: F401
+    save_model,  # noqa: F401
+)
 from jseq.summary import summary_lines
 from jseq.training import Trainer
 
@@ -74,7 +80,7 @@ _INPUT_NOT_FIRST = (
 )
 
 
-class Sequential(Trainer, Layer):
+class Sequential(Saving, Trainer, Layer):
     """A linear stack of layers.
 
     >>> model = Sequential([Input(shape=(784,)), Dense(64, activation="relu"), Dense(10)])
