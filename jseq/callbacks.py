@@ -1094,3 +1094,108 @@ class ModelCheckpoint(_MonitorCallback):
             stacklevel=2,
         )
         return False
+
+
+# --------------------------------------------------------------------------------------------------------
+# Fault tolerance
+
+
+class BackupAndRestore(Callback):
+    """Back up the training state at the end of every epoch; after an interruption, resume from it exactly.
+
+    At each epoch end one file, `<backup_dir>/latest.weights.h5`, is written atomically (see
+    `jseq.saving`): the weights and optimizer state in Keras's `.weights.h5` layout, plus the next epoch,
+    the PRNG key dropout draws from and the shuffle seed. When `fit` starts and finds that file, it loads it
+    into the model and goes on from that epoch with that key and seed, so that (on CPU) the resumed run ends
+    bit-identical to one that was never interrupted, with `shuffle=True` and Dropout too. Keras's own
+    callback restores the weights and the epoch only, so its resumed runs drift.
+
+    A backup is never written from NaN or Inf weights or loss. When training completes, the backup is
+    deleted (`delete_checkpoint=True`), except when it ended on a NaN or Inf loss: the last good backup is
+    kept to resume from.
+
+    Args:
+        backup_dir: the folder for the backup (created if needed; use one per training run).
+        save_freq: "epoch" (the only choice: a run resumes at an epoch boundary, so batch-level backups
+            would make it replay batches).
+        double_checkpoint: also keep the previous backup (`latest.weights.h5.bkp`) and fall back to it, with
+            a warning, when the latest cannot be read.
+        delete_checkpoint: delete the backup when `fit` completes.
+
+    >>> model.fit(x, y, epochs=10, callbacks=[BackupAndRestore("/tmp/backup")])
+    """
+
+    def __init__(self, backup_dir, save_freq="epoch", double_checkpoint=False, delete_checkpoint=True):
+        super().__init__()
+        if not backup_dir:
+            raise ValueError("Empty `backup_dir` argument passed")
+        if save_freq != "epoch":
+            if isinstance(save_freq, int) and not isinstance(save_freq, bool):
+                raise ValueError(
+                    f"BackupAndRestore(save_freq={save_freq}): jseq backs up at the end of each epoch only "
+                    "(save_freq='epoch'). A run resumes at an epoch boundary, so a backup taken within an "
+                    "epoch would make the resumed run train on some batches twice."
+                )
+            raise ValueError(
+                f"Invalid value for argument `save_freq`. Received: save_freq={save_freq}. Expected 'epoch'."
+            )
+        self.backup_dir = os.fspath(backup_dir)
+        self.save_freq = save_freq
+        self.double_checkpoint = bool(double_checkpoint)
+        self.delete_checkpoint = bool(delete_checkpoint)
+        self._weights_path = os.path.join(self.backup_dir, "latest.weights.h5")
+        self._prev_weights_path = self._weights_path + ".bkp"
+
+    def on_train_begin(self, logs=None):
+        from jseq.saving import FileFormatError
+        from jseq.saving.api import read_training_checkpoint
+
+        candidates = [p for p in (self._weights_path, self._prev_weights_path) if os.path.exists(p)]
+        for i, path in enumerate(candidates):
+            try:
+                resume = read_training_checkpoint(self.model, path)
+            except FileFormatError as error:
+                if i + 1 == len(candidates):
+                    raise
+                warnings.warn(
+                    f"BackupAndRestore: cannot read the backup ({error}); resuming from the previous one, "
+                    f"{candidates[i + 1]}.",
+                    stacklevel=2,
+                )
+                continue
+            self.model._resume = resume
+            return
+
+    def on_epoch_end(self, epoch, logs=None):
+        from jseq.saving.api import write_training_checkpoint
+
+        loss = (logs or {}).get("loss")
+        weights = self.model.get_weights()
+        finite = all(np.all(np.isfinite(w)) for w in map(np.asarray, weights) if w.dtype.kind in "fc")
+        if not finite or (loss is not None and not _is_finite_number(loss)):
+            warnings.warn(
+                f"BackupAndRestore: not backing up epoch {epoch + 1}: the loss or the weights are NaN or "
+                "Inf. The last backup is kept.",
+                stacklevel=2,
+            )
+            return
+        os.makedirs(self.backup_dir, exist_ok=True)
+        if self.double_checkpoint and os.path.exists(self._weights_path):
+            os.replace(self._weights_path, self._prev_weights_path)
+        write_training_checkpoint(
+            self.model,
+            self._weights_path,
+            epoch=epoch + 1,
+            key=self.model._live_train_state.key,
+            seed=self.model._fit_seed,
+        )
+
+    def on_train_end(self, logs=None):
+        loss = (logs or {}).get("loss")
+        if not self.delete_checkpoint or (loss is not None and not _is_finite_number(loss)):
+            return  # a run that ended on NaN keeps its last good backup to resume from
+        for path in (self._weights_path, self._prev_weights_path):
+            if os.path.exists(path):
+                os.remove(path)
+        if os.path.isdir(self.backup_dir) and not os.listdir(self.backup_dir):
+            os.rmdir(self.backup_dir)
