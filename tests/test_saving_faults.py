@@ -181,6 +181,30 @@ def test_not_a_zip_and_not_json_are_told_apart(good, tmp_path):
             jseq.models.load_model(tmp_path / "bad.keras")
 
 
+@pytest.mark.parametrize(
+    "change, cause",
+    [
+        (lambda layers: layers[1].update(class_name="Dense2"), "unknown layer type 'Dense2'"),
+        (lambda layers: layers[1]["config"].update(foo=1), "Dense has no argument 'foo'"),
+        (lambda layers: layers[1]["config"].update(units=-5), "units=-5"),
+        (
+            lambda layers: layers.append({**layers[3], "config": {**layers[3]["config"], "name": "extra"}}),
+            "layer 'extra'.*expects 2 weights",
+        ),
+    ],
+    ids=["unknown_class", "unknown_argument", "bad_value", "extra_layer"],
+)
+def test_config_errors_name_the_layer_and_the_cause(good, tmp_path, change, cause):
+    folder, _ = good
+    members = dict(_members(folder / "good.keras"))
+    config = json.loads(members["config.json"])
+    change(config["config"]["layers"])
+    members["config.json"] = json.dumps(config).encode()
+    _write_members(tmp_path / "bad.keras", list(members.items()))
+    with pytest.raises(FileFormatError, match=f"(?s)bad.keras.*{cause}"):
+        jseq.models.load_model(tmp_path / "bad.keras")
+
+
 def _paths(obj, path=()):
     yield path
     if isinstance(obj, dict):

@@ -37,6 +37,7 @@ _BASE_KWARGS = ("name", "trainable", "dtype", "input_shape", "input_dim", "batch
 _CODE_CLASSES = ("__lambda__", "Lambda", "TFSMLayer")
 _SPECIAL = ("function", "DTypePolicy", "FloatDTypePolicy", "__tuple__", "__keras_tensor__")
 _MODEL_NAMES = ("Sequential", "Functional", "Model")
+_LAYER_MODULES = ("keras.layers", "keras.src.layers", "jseq.layers")
 _FUNCTION_MODULES = tuple(
     f"keras.{src}{kind}" for src in ("", "src.") for kind in ("activations", "losses", "metrics")
 )
@@ -99,6 +100,12 @@ def check_references(obj, where):
     if "class_name" in obj:
         if class_name in _CODE_CLASSES:
             raise UnsafeFileError(_code_refused(where, class_name))
+        layer_module = isinstance(module, str) and module.startswith(_LAYER_MODULES)
+        if isinstance(class_name, str) and class_name not in _known_class_names() and layer_module:
+            raise FileFormatError(
+                f"{where}: unknown layer type {class_name!r}. jseq loads only its own layer classes: "
+                f"{', '.join(sorted(layer_classes()))}."
+            )
         if not isinstance(class_name, str) or class_name not in _known_class_names():
             raise UnsafeFileError(
                 f"{where}: the config names {class_name!r}"

@@ -72,6 +72,8 @@ def atomic_write(path, write):
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     base = os.path.basename(path)
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"Cannot save {path}: the folder {folder} does not exist. Create it first.")
     tmp = os.path.join(folder, f".{base}.{os.getpid()}.{secrets.token_hex(4)}{_TMP_SUFFIX}")
     try:
         with open(tmp, "xb") as f:
