@@ -175,7 +175,16 @@ def test_not_a_zip_and_not_json_are_told_apart(good, tmp_path):
     with pytest.raises(FileFormatError, match="not a zip file"):
         jseq.models.load_model(tmp_path / "random.keras")
     members = dict(_members(folder / "good.keras"))
-    for text, reason in (("{not json", "not valid JSON"), ("[1, 2, 3]", "JSON object"), ("{}", "model")):
+    config = json.loads(members["config.json"])
+    config["config"]["extra"] = json.loads("[" * 300 + "]" * 300)
+    cases = [
+        ("{not json", "not valid JSON"),
+        ("[1, 2, 3]", "JSON object"),
+        ("{}", "model"),
+        ('{"a": ' * 100_000 + "1" + "}" * 100_000, "too deeply"),  # beyond Python's recursion limit
+        (json.dumps(config), "more than 200 deep"),
+    ]
+    for text, reason in cases:
         _write_members(tmp_path / "bad.keras", [*{**members, "config.json": text.encode()}.items()])
         with pytest.raises(FileFormatError, match=reason):
             jseq.models.load_model(tmp_path / "bad.keras")

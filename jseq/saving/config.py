@@ -38,6 +38,7 @@ _CODE_CLASSES = ("__lambda__", "Lambda", "TFSMLayer")
 _SPECIAL = ("function", "DTypePolicy", "FloatDTypePolicy", "__tuple__", "__keras_tensor__")
 _MODEL_NAMES = ("Sequential", "Functional", "Model")
 _LAYER_MODULES = ("keras.layers", "keras.src.layers", "jseq.layers")
+_MAX_DEPTH = 200  # nested models and layers stay far below; deeper JSON would exhaust Python's stack
 _FUNCTION_MODULES = tuple(
     f"keras.{src}{kind}" for src in ("", "src.") for kind in ("activations", "losses", "metrics")
 )
@@ -88,11 +89,13 @@ def _known_class_names():
     return frozenset(names)
 
 
-def check_references(obj, where):
+def check_references(obj, where, depth=0):
     """Refuse, before anything is built, a config that names code or a class outside jseq's tables."""
+    if depth > _MAX_DEPTH:
+        raise FileFormatError(f"{where[:100]}...: the config nests objects more than {_MAX_DEPTH} deep.")
     if isinstance(obj, list):
         for i, value in enumerate(obj):
-            check_references(value, f"{where}[{i}]")
+            check_references(value, f"{where}[{i}]", depth + 1)
         return
     if not isinstance(obj, dict):
         return
@@ -130,7 +133,7 @@ def check_references(obj, where):
                 "functions passed as `custom_objects`)."
             )
     for key, value in obj.items():
-        check_references(value, f"{where}.{key}")
+        check_references(value, f"{where}.{key}", depth + 1)
 
 
 def _code_refused(where, class_name):
