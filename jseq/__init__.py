@@ -17,6 +17,7 @@ from jseq import (
     models,
     optimizers,
     regularizers,
+    saving,
     utils,
 )
 from jseq.models import Input, Model, Sequential
@@ -39,5 +40,6 @@ __all__ = [
     "models",
     "optimizers",
     "regularizers",
+    "saving",
     "utils",
 ]
