@@ -254,24 +254,7 @@ class Trainer:
             raise ValueError(
                 f"`validation_split` must be in [0, 1). Received: validation_split={validation_split!r}"
             )
-        x, y, sample_weight = (
-            _to_numpy(x, "x"),
-            _to_numpy(y, "y"),
-            _to_numpy(sample_weight, "sample_weight"),
-        )
-        if y is None:
-            raise ValueError("`y` is None, but the loss compares predictions with targets: pass `y`.")
-        y = self._targets_by_output(y)
-        n = _num_samples(x, y, sample_weight)
-        if class_weight is not None:
-            if not isinstance(class_weight, dict):
-                raise ValueError(
-                    f"`class_weight` must be a dict {{class: weight}}. Received: {class_weight!r}"
-                )
-            cw = _class_weights_to_sample_weights(
-                y if not isinstance(y, (list, dict)) else _leaves(y)[0], class_weight
-            )
-            sample_weight = cw if sample_weight is None else sample_weight * cw
+        x, y, sample_weight, n = self._prepare(x, y, sample_weight, class_weight)
         if validation_data is None and validation_split:
             split = int(n * (1.0 - validation_split))  # Keras: the *last* samples, before any shuffle
             if split == 0 or split == n:
@@ -370,15 +353,7 @@ class Trainer:
         self._require_compiled()
         batch_size = _check_positive_int("batch_size", 32 if batch_size is None else batch_size)
         verbose = _check_verbose(verbose)
-        x, y, sample_weight = (
-            _to_numpy(x, "x"),
-            _to_numpy(y, "y"),
-            _to_numpy(sample_weight, "sample_weight"),
-        )
-        if y is None:
-            raise ValueError("`y` is None, but the loss compares predictions with targets: pass `y`.")
-        y = self._targets_by_output(y)
-        _num_samples(x, y, sample_weight)
+        x, y, sample_weight, _ = self._prepare(x, y, sample_weight)
         self._ensure_ready(x, y)
         logs = self._evaluate_arrays(x, y, sample_weight, batch_size, callbacks, verbose=verbose, steps=steps)
         if return_dict:
@@ -452,18 +427,7 @@ class Trainer:
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
         """One training step on one batch; returns the batch's loss (and metrics)."""
         self._require_compiled()
-        x, y, sample_weight = (
-            _to_numpy(x, "x"),
-            _to_numpy(y, "y"),
-            _to_numpy(sample_weight, "sample_weight"),
-        )
-        if y is None:
-            raise ValueError("`y` is None, but the loss compares predictions with targets: pass `y`.")
-        y = self._targets_by_output(y)
-        n = _num_samples(x, y, sample_weight)
-        if class_weight is not None:
-            cw = _class_weights_to_sample_weights(_leaves(y)[0], class_weight)
-            sample_weight = cw if sample_weight is None else sample_weight * cw
+        x, y, sample_weight, n = self._prepare(x, y, sample_weight, class_weight)
         self._ensure_ready(x, y)
         self._dist = None
         self._live_train_state = self._initial_train_state()
@@ -479,13 +443,7 @@ class Trainer:
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
         """The loss (and metrics) of one batch, without training."""
         self._require_compiled()
-        x, y, sample_weight = (
-            _to_numpy(x, "x"),
-            _to_numpy(y, "y"),
-            _to_numpy(sample_weight, "sample_weight"),
-        )
-        y = self._targets_by_output(y)
-        n = _num_samples(x, y, sample_weight)
+        x, y, sample_weight, n = self._prepare(x, y, sample_weight)
         self._ensure_ready(x, y)
         logs = self._evaluate_arrays(x, y, sample_weight, n, None)
         return self._format_batch_logs(logs, return_dict)
@@ -512,6 +470,23 @@ class Trainer:
             leaves = _leaves(x)
             shapes = [(None,) + tuple(a.shape[1:]) for a in leaves]
             self.build(shapes[0] if not isinstance(x, (list, dict)) else shapes)
+
+    def _prepare(self, x, y, sample_weight, class_weight=None):
+        """NumPy x / y / sample weights (class weights folded in), targets in output order, and the count."""
+        x, y = _to_numpy(x, "x"), _to_numpy(y, "y")
+        sample_weight = _to_numpy(sample_weight, "sample_weight")
+        if y is None:
+            raise ValueError("`y` is None, but the loss compares predictions with targets: pass `y`.")
+        y = self._targets_by_output(y)
+        n = _num_samples(x, y, sample_weight)
+        if class_weight is not None:
+            if not isinstance(class_weight, dict):
+                raise ValueError(
+                    f"`class_weight` must be a dict {{class: weight}}. Received: {class_weight!r}"
+                )
+            weights = _class_weights_to_sample_weights(_leaves(y)[0], class_weight)
+            sample_weight = weights if sample_weight is None else sample_weight * weights
+        return x, y, sample_weight, n
 
     def _targets_by_output(self, y):
         """A dict of targets keyed by output name becomes a list in the order of `output_names`."""

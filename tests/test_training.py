@@ -481,3 +481,19 @@ def test_dict_inputs_and_targets_are_paired_by_name_not_by_order():
         model.evaluate([xa, xb], {"reg": y_reg}, verbose=0)
     history = model.fit({"b": xb, "a": xa}, {"cls": y_cls, "reg": y_reg}, epochs=1, verbose=0)
     assert history.history["loss"][0] > 0
+
+
+def test_class_weight_matches_keras(keras):
+    x, y = _data()
+    model = _mlp()
+    twin = _keras_twin(keras, model)
+    for m in (model, twin):
+        m.compile("sgd", "sparse_categorical_crossentropy")
+    kw = dict(batch_size=16, epochs=2, shuffle=False, verbose=0, class_weight={0: 1.0, 1: 3.0, 2: 0.5})
+    np.testing.assert_allclose(
+        model.fit(x, y, **kw).history["loss"], twin.fit(x, y, **kw).history["loss"], rtol=1e-4
+    )
+    with pytest.raises(ValueError, match="no weight for classes \\[2\\]"):
+        model.fit(x, y, class_weight={0: 1.0, 1: 2.0}, verbose=0)
+    with pytest.raises(ValueError, match="`y` is None"):
+        model.test_on_batch(x, None)
