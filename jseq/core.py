@@ -182,6 +182,11 @@ class Weight:
         self._layer, self._collection, self.name = layer, collection, name
 
     @property
+    def key(self):
+        """Identifies the array itself: the same weight reached through two models has one key."""
+        return (id(self._layer), self._collection, self.name)
+
+    @property
     def path(self):
         return f"{self._layer.name}/{self.name}"
 
@@ -535,6 +540,53 @@ class Layer:
                 "output. Build the model from an `Input(shape=...)` (or give the first layer `input_shape=`)."
             )
         return self._inbound[0][1]
+
+
+class Container(Layer):
+    """A layer made of layers (Sequential, Model): its values are assembled from the layers it holds.
+
+    `params` and `state` are dicts keyed by layer name, `{"dense": {"kernel": ..., "bias": ...}, ...}`;
+    each layer keeps its own arrays, so a layer shared by two models is one set of weights. Subclasses say
+    which layers hold values through `_sublayers()`.
+    """
+
+    @property
+    def params(self):
+        return {layer.name: layer.params for layer in self._sublayers()}
+
+    @params.setter
+    def params(self, value):
+        for layer in self._sublayers():
+            layer.params = value[layer.name]
+
+    @property
+    def state(self):
+        return {layer.name: layer.state for layer in self._sublayers()}
+
+    @state.setter
+    def state(self, value):
+        for layer in self._sublayers():
+            layer.state = value[layer.name]
+
+    def trainable_mask(self):
+        return {layer.name: layer.trainable_mask() for layer in self._sublayers()}
+
+    def regularization_loss(self, params):
+        return sum(
+            (layer.regularization_loss(params[layer.name]) for layer in self._sublayers()),
+            start=jnp.float32(0.0),
+        )
+
+    @property
+    def weights(self):
+        """Every layer's weights in order, a weight shared by two layers of the model counted once."""
+        views, seen = [], set()
+        for layer in self._sublayers():
+            for w in layer.weights:
+                if w.key not in seen:
+                    seen.add(w.key)
+                    views.append(w)
+        return views
 
 
 _SHAPE_ARGUMENTS = ("input_shape", "input_dim", "batch_input_shape", "batch_size")

@@ -29,7 +29,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jseq.core import KerasTensor, Layer, infer_output_shape, next_key, shape_str, unique_name
+from jseq.core import Container, KerasTensor, Layer, infer_output_shape, next_key, shape_str, unique_name
 from jseq.saving.api import Saving
 from jseq.summary import summary_lines
 from jseq.training import Trainer
@@ -263,7 +263,7 @@ def _tensor_label(tensor):
 # The model
 
 
-class Functional(Saving, Trainer, Layer):
+class Functional(Saving, Trainer, Container):
     """A model over a graph of layer calls, from its symbolic inputs to its outputs: `Model(inputs, outputs)`.
 
     Args:
@@ -501,46 +501,6 @@ class Functional(Saving, Trainer, Layer):
     def apply(self, params, state, x, *, training=False, key=None, mask=None):
         y, state, _ = self.forward(params, state, x, training=training, key=key, mask=mask)
         return y, state
-
-    def regularization_loss(self, params):
-        return sum(
-            (layer.regularization_loss(params[layer.name]) for layer in self._graph_layers),
-            start=jnp.float32(0.0),
-        )
-
-    # ---- current values: each layer holds its own; the model's are assembled on demand -------------------
-
-    @property
-    def params(self):
-        return {layer.name: layer.params for layer in self._graph_layers}
-
-    @params.setter
-    def params(self, value):
-        for layer in self._graph_layers:
-            layer.params = value[layer.name]
-
-    @property
-    def state(self):
-        return {layer.name: layer.state for layer in self._graph_layers}
-
-    @state.setter
-    def state(self, value):
-        for layer in self._graph_layers:
-            layer.state = value[layer.name]
-
-    def trainable_mask(self):
-        return {layer.name: layer.trainable_mask() for layer in self._graph_layers}
-
-    @property
-    def weights(self):
-        views, seen = [], set()
-        for layer in self._graph_layers:
-            for w in layer.weights:
-                key = (id(w._layer), w._collection, w.name)
-                if key not in seen:
-                    seen.add(key)
-                    views.append(w)
-        return views
 
     # ---- build and eager use ---------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 
 from jseq.core import (
+    Container,
     KerasTensor,
     Layer,
     abstract_init,
@@ -80,7 +81,7 @@ _INPUT_NOT_FIRST = (
 )
 
 
-class Sequential(Saving, Trainer, Layer):
+class Sequential(Saving, Trainer, Container):
     """A linear stack of layers.
 
     >>> model = Sequential([Input(shape=(784,)), Dense(64, activation="relu"), Dense(10)])
@@ -105,7 +106,7 @@ class Sequential(Saving, Trainer, Layer):
         return list(self._layers)
 
     def _sublayers(self):
-        return self._layers
+        return getattr(self, "_layers", [])  # none yet while Layer.__init__ runs
 
     def summary_layers(self):
         return self._layers
@@ -213,45 +214,6 @@ class Sequential(Saving, Trainer, Layer):
         for layer in self._layers:
             if hasattr(layer, "reset_states") and getattr(layer, "stateful", True):
                 layer.reset_states()  # a nested model (no `stateful`) resets its own layers
-
-    def regularization_loss(self, params):
-        return sum(
-            (layer.regularization_loss(params[layer.name]) for layer in self._layers), start=jnp.float32(0.0)
-        )
-
-    # ---- current values: each leaf layer holds its own; the model's are assembled on demand ---------------
-
-    @property
-    def params(self):
-        return {layer.name: layer.params for layer in getattr(self, "_layers", [])}
-
-    @params.setter
-    def params(self, value):
-        for layer in getattr(self, "_layers", []):
-            layer.params = value[layer.name]
-
-    @property
-    def state(self):
-        return {layer.name: layer.state for layer in getattr(self, "_layers", [])}
-
-    @state.setter
-    def state(self, value):
-        for layer in getattr(self, "_layers", []):
-            layer.state = value[layer.name]
-
-    def trainable_mask(self):
-        return {layer.name: layer.trainable_mask() for layer in self._layers}
-
-    @property
-    def weights(self):
-        views, seen = [], set()
-        for layer in self._layers:
-            for w in layer.weights:
-                key = (id(w._layer), w._collection, w.name)
-                if key not in seen:
-                    seen.add(key)
-                    views.append(w)
-        return views
 
     # ---- build ------------------------------------------------------------------------------------------
 

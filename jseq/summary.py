@@ -26,10 +26,9 @@ def _weight_stats(weights):
     """(number of scalars, bytes) over `weights`, counting a weight shared by two models once."""
     seen, count, size = set(), 0, 0
     for w in weights:
-        key = (id(w._layer), w._collection, w.name)
-        if key in seen:
+        if w.key in seen:
             continue
-        seen.add(key)
+        seen.add(w.key)
         n = math.prod(w.shape)
         count += n
         size += n * np.dtype(w.dtype).itemsize
