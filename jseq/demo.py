@@ -80,8 +80,12 @@ def shared_mnist_folder():
     return None
 
 
-def load_shared_mnist():
-    """The real MNIST test set from ../shared/data/mnist: first 8,000 images to train, last 2,000 to test."""
+def shared_mnist_load_data():
+    """The offline MNIST copy in `mnist.load_data()`'s format: `(x_train, y_train), (x_test, y_test)`.
+
+    The real MNIST test set from ../shared/data/mnist, split 8,000 / 2,000: uint8 images (n, 28, 28) and
+    uint8 labels (n,), as `mnist.load_data()` returns them, so tutorial code runs unchanged without a network.
+    """
     folder = shared_mnist_folder()
     if folder is None:
         raise FileNotFoundError(
@@ -89,16 +93,23 @@ def load_shared_mnist():
             "beside the source checkout or the current folder"
         )
     x = mnist.load_idx(folder / f"{mnist.IDX_FILES['x_test']}.gz")  # (10000, 28, 28) uint8
-    y = mnist.load_idx(folder / f"{mnist.IDX_FILES['y_test']}.gz").astype("int32")  # (10000,)
+    y = mnist.load_idx(folder / f"{mnist.IDX_FILES['y_test']}.gz")  # (10000,) uint8
     n = SHARED_TRAIN
+    return (x[:n], y[:n]), (x[n:], y[n:])
+
+
+def load_shared_mnist():
+    """The real MNIST test set from ../shared/data/mnist: first 8,000 images to train, last 2,000 to test."""
+    (x_train, y_train), (x_test, y_test) = shared_mnist_load_data()
+    folder = shared_mnist_folder()
     return Data(
         "shared-mnist",
-        f"the real MNIST test set in {folder} (offline copy): first {n:,} images to train, "
-        f"last {len(x) - n:,} to test, 28x28",
-        _flat(x[:n], 255.0),
-        y[:n],
-        _flat(x[n:], 255.0),
-        y[n:],
+        f"the real MNIST test set in {folder} (offline copy): first {len(x_train):,} images to train, "
+        f"last {len(x_test):,} to test, 28x28",
+        _flat(x_train, 255.0),
+        y_train.astype("int32"),
+        _flat(x_test, 255.0),
+        y_test.astype("int32"),
     )
 
 
