@@ -29,6 +29,7 @@ import warnings
 
 import numpy as np
 
+from jseq.saving.files import writes_files
 from jseq.utils.progbar import Progbar, print_msg
 
 # --------------------------------------------------------------------------------------------------------
@@ -480,7 +481,8 @@ class CSVLogger(Callback):
     """Writes one row per epoch to a CSV file: `epoch`, then the log names in alphabetical order.
 
     Without validation results in the first epoch, `val_` columns for every name are added anyway (filled
-    with `NA`) as Keras does, so that a later epoch with validation fits the same header.
+    with `NA`) as Keras does, so that a later epoch with validation fits the same header. In a
+    multi-process JAX run only process 0 writes the file; on the others the callback does nothing.
 
     Args:
         filename: path of the CSV file.
@@ -501,6 +503,8 @@ class CSVLogger(Callback):
 
     def on_train_begin(self, logs=None):
         self._close()
+        if not writes_files():
+            return
         self.append_header = True
         if self.append and os.path.exists(self.filename):
             with open(self.filename, encoding="utf-8") as existing:
@@ -511,6 +515,8 @@ class CSVLogger(Callback):
         self.keys = None
 
     def on_epoch_end(self, epoch, logs=None):
+        if not writes_files():
+            return
         logs = logs or {}
         if self.keys is None:
             self.keys = sorted(logs)
@@ -914,7 +920,8 @@ class ModelCheckpoint(_MonitorCallback):
     `filepath` may hold `str.format` placeholders filled from `epoch` (1-based), `batch` (1-based, with an
     integer `save_freq`) and the logs: `"w.{epoch:02d}-{val_loss:.2f}.weights.h5"`. A checkpoint is never
     written when the monitored value or any weight is NaN or infinite, so a diverged run keeps its last good
-    file.
+    file. In a multi-process JAX run every process keeps track of the best value, but only process 0 writes
+    the file.
 
     Args:
         filepath: where to save; ends in `.keras` (whole model) or `.weights.h5` (`save_weights_only=True`).
@@ -1028,7 +1035,7 @@ class ModelCheckpoint(_MonitorCallback):
                 "Please specify a non-directory filepath for ModelCheckpoint. "
                 f"Filepath used is an existing directory: {filepath}"
             )
-        if not self._should_save_model(epoch, logs, filepath):
+        if not self._should_save_model(epoch, logs, filepath) or not writes_files():
             return
         dirname = os.path.dirname(filepath)
         if dirname:
@@ -1114,6 +1121,9 @@ class BackupAndRestore(Callback):
     deleted (`delete_checkpoint=True`), except when it ended on a NaN or Inf loss: the last good backup is
     kept to resume from.
 
+    In a multi-process JAX run only process 0 writes (and deletes) the backup; every process reads it when
+    `fit` starts, so `backup_dir` must be a folder all hosts can read (a shared file system).
+
     Args:
         backup_dir: the folder for the backup (created if needed; use one per training run).
         save_freq: "epoch" (the only choice: a run resumes at an epoch boundary, so batch-level backups
@@ -1179,6 +1189,8 @@ class BackupAndRestore(Callback):
                 stacklevel=2,
             )
             return
+        if not writes_files():
+            return
         os.makedirs(self.backup_dir, exist_ok=True)
         if self.double_checkpoint and os.path.exists(self._weights_path):
             os.replace(self._weights_path, self._prev_weights_path)
@@ -1194,6 +1206,8 @@ class BackupAndRestore(Callback):
         loss = (logs or {}).get("loss")
         if not self.delete_checkpoint or (loss is not None and not _is_finite_number(loss)):
             return  # a run that ended on NaN keeps its last good backup to resume from
+        if not writes_files():
+            return
         for path in (self._weights_path, self._prev_weights_path):
             if os.path.exists(path):
                 os.remove(path)

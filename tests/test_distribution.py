@@ -1,4 +1,5 @@
-"""Data-parallel fit over several (host) devices gives one device's results, with the batch really sharded."""
+"""Data-parallel fit over several (host) devices gives one device's results, with the batch really sharded;
+in a multi-process run only process 0 writes files."""
 
 import os
 import subprocess
@@ -6,7 +7,13 @@ import sys
 import textwrap
 from pathlib import Path
 
+import jax
+import numpy as np
 import pytest
+
+import jseq
+from jseq import callbacks as cb
+from jseq import layers
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -82,3 +89,72 @@ def test_four_host_devices_train_like_one():
         "batch_sharding"
     ]
     assert "batch_size=10 does not divide over 4 devices" in out["indivisible"]
+
+
+# --------------------------------------------------------------------------------------------------------
+# Multi-process runs: process 0 writes checkpoints, logs and saved models; the others skip the write.
+
+
+def _small_model():
+    jseq.utils.set_random_seed(0)
+    model = jseq.Sequential([jseq.Input(shape=(4,)), layers.Dense(3, activation="softmax")])
+    model.compile("rmsprop", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def _data():
+    rng = np.random.default_rng(0)
+    return rng.normal(size=(16, 4)).astype("float32"), rng.integers(0, 3, 16).astype("int32")
+
+
+@pytest.mark.parametrize("process", [0, 1])
+def test_only_process_0_writes_checkpoints_logs_and_saved_models(tmp_path, monkeypatch, process):
+    monkeypatch.setattr(jax, "process_index", lambda: process)
+    model = _small_model()
+    callbacks = [
+        cb.ModelCheckpoint(str(tmp_path / "ckpt" / "m.{epoch}.keras"), monitor="loss"),
+        cb.ModelCheckpoint(str(tmp_path / "w.weights.h5"), save_weights_only=True, monitor="loss"),
+        cb.CSVLogger(str(tmp_path / "log.csv")),
+        cb.BackupAndRestore(str(tmp_path / "backup"), delete_checkpoint=False),
+    ]
+    history = model.fit(*_data(), batch_size=8, epochs=2, verbose=0, callbacks=callbacks)
+    assert history.epoch == [0, 1] and len(history.history["loss"]) == 2  # every process trains normally
+    assert model.save(str(tmp_path / "model.keras")) is None
+    assert model.save_weights(str(tmp_path / "model.weights.h5")) is None
+
+    written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
+    if process == 0:
+        assert written == [
+            "backup/latest.weights.h5",
+            "ckpt/m.1.keras",
+            "ckpt/m.2.keras",
+            "log.csv",
+            "model.keras",
+            "model.weights.h5",
+            "w.weights.h5",
+        ]
+        assert (tmp_path / "log.csv").read_text().splitlines()[0].startswith("epoch,accuracy,loss")
+    else:
+        assert written == []
+
+
+def test_a_process_other_than_0_reads_the_backup_but_leaves_it_in_place(tmp_path, monkeypatch):
+    x, y = _data()
+    backup = str(tmp_path / "backup")
+    monkeypatch.setattr(jax, "process_index", lambda: 0)
+    _small_model().fit(
+        x,
+        y,
+        batch_size=8,
+        epochs=1,
+        verbose=0,
+        callbacks=[cb.BackupAndRestore(backup, delete_checkpoint=False)],
+    )
+    assert os.path.exists(os.path.join(backup, "latest.weights.h5"))
+
+    monkeypatch.setattr(jax, "process_index", lambda: 1)
+    history = _small_model().fit(
+        x, y, batch_size=8, epochs=3, verbose=0, callbacks=[cb.BackupAndRestore(backup)]
+    )
+    assert history.epoch == [1, 2]  # resumed from process 0's backup
+    assert os.path.exists(os.path.join(backup, "latest.weights.h5"))  # only process 0 deletes it

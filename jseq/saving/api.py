@@ -7,6 +7,10 @@
 
 The files are the ones Keras 3 writes (see `config.py` and `weights.py` for the layouts), so a jseq file
 loads in `keras.models.load_model` and a Keras file of layers jseq has loads here, optimizer state included.
+
+In a multi-process JAX run (`jax.distributed.initialize`) every process calls `save` / `save_weights` alike
+(the arguments are checked on all of them), but only process 0 writes the file; the others return at once.
+Every process reads (`load_model`, `load_weights`), so put the files where all hosts can read them.
 """
 
 import datetime
@@ -43,7 +47,8 @@ def save_model(model, filepath, overwrite=True, zipped=None, **kwargs):
     """Save `model` (architecture, weights, optimizer state, compile settings) as a Keras 3 `.keras` file.
 
     The file is written to a temporary file next to `filepath` and renamed over it, so a crash or a full
-    disk never leaves a broken `filepath`.
+    disk never leaves a broken `filepath`. In a multi-process JAX run only process 0 writes it (the others
+    check the arguments and return).
 
     Args:
         filepath: a path ending in `.keras`.
@@ -63,6 +68,8 @@ def save_model(model, filepath, overwrite=True, zipped=None, **kwargs):
             + (" (jseq does not write the legacy `.h5` model format)" if legacy else "")
             + f". Received: filepath={path}."
         )
+    if not files.writes_files():
+        return  # process k > 0 of a multi-process run: process 0 writes the one file
     _check_overwrite(path, overwrite)
     config = json.dumps(config_lib.serialize_model(model))
     metadata = json.dumps(
@@ -137,7 +144,10 @@ def model_from_json(json_string, custom_objects=None):
 
 
 def save_weights(model, filepath, overwrite=True, max_shard_size=None):
-    """Save the weights (and, for a compiled model, the optimizer state) as Keras 3's `.weights.h5`."""
+    """Save the weights (and, for a compiled model, the optimizer state) as Keras 3's `.weights.h5`.
+
+    Written atomically like `save_model`; in a multi-process JAX run only process 0 writes the file.
+    """
     path = _path(filepath)
     if max_shard_size is not None:
         raise NotImplementedError("jseq does not write sharded weights: leave `max_shard_size` as None.")
@@ -148,6 +158,8 @@ def save_weights(model, filepath, overwrite=True, max_shard_size=None):
             "You are saving a model that has not yet been built. Try building the model first by calling it "
             "on some data or by using `build()`."
         )
+    if not files.writes_files():
+        return
     _check_overwrite(path, overwrite)
     data = files.write_h5(lambda f: weights_lib.write_model_weights(f, model))
     files.atomic_write(path, lambda f: f.write(data))
@@ -194,11 +206,13 @@ class Saving:
     `from_config`, `to_json`, `get_compile_config`, `compile_from_config`."""
 
     def save(self, filepath, overwrite=True, zipped=None, **kwargs):
-        """Save the whole model as a Keras 3 `.keras` file (see `jseq.saving.save_model`)."""
+        """Save the whole model as a Keras 3 `.keras` file (see `jseq.saving.save_model`); in a multi-process
+        JAX run only process 0 writes it."""
         save_model(self, filepath, overwrite=overwrite, zipped=zipped, **kwargs)
 
     def save_weights(self, filepath, overwrite=True, max_shard_size=None):
-        """Save the weights as a Keras 3 `.weights.h5` file (see `jseq.saving.save_weights`)."""
+        """Save the weights as a Keras 3 `.weights.h5` file (see `jseq.saving.save_weights`); in a
+        multi-process JAX run only process 0 writes it."""
         save_weights(self, filepath, overwrite=overwrite, max_shard_size=max_shard_size)
 
     def load_weights(self, filepath, skip_mismatch=False, **kwargs):
@@ -254,7 +268,10 @@ def _state_beyond_weights(model, groups):
 def write_training_checkpoint(model, path, *, epoch, key, seed):
     """Write, in one atomic step, `model`'s weights and optimizer state (Keras's `.weights.h5` layout,
     which Keras's `load_weights` reads) plus where `fit` stands: the next epoch, the PRNG key, the shuffle
-    seed and any state that is not a weight, in the `jseq_resume` group."""
+    seed and any state that is not a weight, in the `jseq_resume` group. In a multi-process JAX run only
+    process 0 writes it."""
+    if not files.writes_files():
+        return
     typed = jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key)
     key_data = np.asarray(jax.random.key_data(key) if typed else key)
 

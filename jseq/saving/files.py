@@ -4,7 +4,8 @@ Writing. `atomic_write(path, write)` has `write` fill a temporary file in the ta
 and fsyncs it, then renames it over the target with `os.replace` (one atomic step on POSIX and Windows) and
 fsyncs the folder. A process killed, an exception raised or a disk filling up mid-write leaves the previous
 file exactly as it was; the temporary file a killed process leaves behind is named
-`.<target>.<pid>.<random>.jseq-tmp` and the next successful save of that target removes it.
+`.<target>.<pid>.<random>.jseq-tmp` and the next successful save of that target removes it. In a
+multi-process JAX run only process 0 writes (`writes_files`); the callers check it.
 
 Reading. A `.keras` file is a zip of exactly `metadata.json`, `config.json` and `model.weights.h5`.
 `read_archive` refuses anything else (other or duplicated members, paths with `..`), checks each member's
@@ -30,6 +31,7 @@ import time
 import zipfile
 
 import h5py
+import jax
 import numpy as np
 
 # Caps, module constants so that tests can lower them instead of writing gigabytes.
@@ -65,6 +67,13 @@ def size_str(n):
 
 # --------------------------------------------------------------------------------------------------------
 # Atomic writes
+
+
+def writes_files():
+    """Whether this process writes model files, checkpoints and logs: always in a one-process run; in a
+    multi-process JAX run (`jax.distributed.initialize`), only process 0, so that N hosts never race to
+    write one file. The other processes skip the write and go on."""
+    return jax.process_index() == 0
 
 
 def atomic_write(path, write):
