@@ -20,8 +20,10 @@ The layer objects are updated once, when `fit` returns, and whenever a callback 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
+import time
 from typing import Any, NamedTuple
 
 import jax
@@ -183,7 +185,7 @@ class Trainer:
         metrics=None,
         weighted_metrics=None,
         run_eagerly=False,
-        steps_per_execution=1,
+        steps_per_execution="auto",
         jit_compile="auto",
         auto_scale_loss=True,
     ):
@@ -198,7 +200,12 @@ class Trainer:
             metrics: names ("accuracy", "mae", ...), `jseq.metrics` objects or functions; a single string is
                 accepted too (Keras 2 style, `metrics="accuracy"`); a list or dict per output.
             run_eagerly: run the steps without `jax.jit` (for debugging with print and pdb).
-            steps_per_execution: training steps per jitted call (a scan over steps).
+            steps_per_execution: steps per jitted call. An int runs that many (a `fori_loop` over the step;
+                callbacks see every `steps_per_execution`-th batch, as in Keras); 1 is one plain jitted step
+                per call. "auto" (default) loops over as many steps as take about 50 ms, measured as it
+                runs, so the progress bar still moves and the host's per-step cost disappears; it keeps one
+                step per call for models the loop makes slower (convolutions on CPU, see `_loops_well`)
+                and whenever a callback has batch hooks. Results are the same either way.
         """
         del auto_scale_loss
         if isinstance(loss_weights, (list, tuple)) and any(isinstance(w, str) for w in loss_weights):
@@ -206,7 +213,8 @@ class Trainer:
                 "`loss_weights` holds strings: compile's third positional argument is `loss_weights`, not "
                 f"`metrics`. Write `compile(optimizer, loss, metrics={list(loss_weights)!r})`."
             )
-        steps_per_execution = _check_positive_int("steps_per_execution", steps_per_execution)
+        if steps_per_execution != "auto":
+            steps_per_execution = _check_positive_int("steps_per_execution", steps_per_execution)
         self.optimizer = optimizers_module.get(optimizer)
         self.loss = loss
         self._losses = _resolve_losses(loss)  # raises for unknown names, before anything changes
@@ -221,6 +229,7 @@ class Trainer:
         self._tx = self.optimizer.build()
         self._opt_state = self._opt_mask = None
         self._compiled_fns = {}
+        self._step_seconds = {}  # (kind, batch) -> measured seconds per looped step, for "auto" chunks
         self._compiled_metrics = None
         self.compiled = True
 
@@ -320,30 +329,65 @@ class Trainer:
 
     def _run_epoch(self, data, order, batch_size, steps, cbs):
         n = len(order)
-        order = self._place(jnp.asarray(order))
+        order = self._place(jax.device_put(order))
         metrics_state = self._metrics_init()
         logs = {}
         hooks = _user_batch_hooks(cbs)  # callbacks that may read or write weights between batches
-        full, last = self._get_fn("train", batch_size, batch_size), None
-        if n % batch_size:
-            last = self._get_fn("train", n % batch_size, batch_size)
-        for step in range(steps):
+        plan = self._chunks("train", batch_size, one_at_a_time=hooks)
+        full_steps = min(steps, n // batch_size)  # the rest (at most one) is the last, partial batch
+        step = 0
+        while step < steps:
+            count = plan.size(full_steps - step) if step < full_steps else 1
             if hooks:
                 self._sync_to_layers()
             cbs.on_train_batch_begin(step)
             if hooks:
                 self._adopt_layer_changes()
-            fn = last if last is not None and step == n // batch_size else full
-            ts, metrics_state, logs = fn(self._live_train_state, metrics_state, data, order)
+            ts, ms = self._live_train_state, metrics_state
+            if step >= full_steps:  # the partial batch: its own shape, one plain step
+                ts, metrics_state, logs = self._get_fn("train", n % batch_size, batch_size)(
+                    ts, ms, data, order
+                )
+            elif plan.loop:
+                fn = self._get_fn("train", batch_size, batch_size, loop=True)
+                with plan.timing(count):
+                    ts, metrics_state, logs = plan.wait_for(fn(ts, ms, data, order, np.int32(count)))
+            else:
+                ts, metrics_state, logs = self._get_fn("train", batch_size, batch_size)(ts, ms, data, order)
             self._live_train_state = ts
+            step += count
             if hooks:
                 self._sync_to_layers()
-            cbs.on_train_batch_end(step, logs)
+            cbs.on_train_batch_end(step - 1, logs)
             if hooks:
                 self._adopt_layer_changes()
             if self.stop_training:
                 break
         return {k: float(v) for k, v in logs.items()}
+
+    def _chunks(self, kind, batch, one_at_a_time=False):
+        """The plan of steps per jitted call for this run (see `compile(steps_per_execution=)`)."""
+        spe = getattr(self, "_steps_per_execution", "auto")  # predict needs no compile
+        if getattr(self, "_run_eagerly", False) or spe == 1 or (spe == "auto" and not self._loops_well()):
+            return _Chunks(loop=False, fixed=1)
+        if spe != "auto":  # Keras's meaning: callbacks see batches spe - 1, 2 * spe - 1, ...
+            return _Chunks(loop=True, fixed=spe)
+        if one_at_a_time:  # auto keeps Keras's default for callbacks that act on every batch
+            return _Chunks(loop=True, fixed=1)
+        if not hasattr(self, "_step_seconds"):
+            self._step_seconds = {}  # (kind, batch) -> measured seconds per looped step
+        return _Chunks(loop=True, fixed=None, record=self._step_seconds, key=(kind, batch))
+
+    def _loops_well(self):
+        """Whether this model's step runs at least as fast inside a device loop as called step by step.
+
+        It does everywhere except convolutions on XLA:CPU, whose weight gradient inside a while loop misses
+        a rewrite XLA applies only at top level and falls back to a much slower kernel (jax-ml/jax#12868):
+        measured 2-10x slower per step there (benchmarks/), so such models keep one step per call on CPU.
+        """
+        if jax.default_backend() != "cpu":
+            return True
+        return not any(getattr(layer, "slow_in_cpu_loops", False) for layer in _all_layers(self))
 
     # ---- evaluate / predict ----------------------------------------------------------------------------
 
@@ -378,18 +422,28 @@ class Trainer:
         self._dist = distribution_module.resolve(batch_size)
         params, state = self._place(self._current_params_state())
         data = self._place(_device_data(x, y, sample_weight))
-        order = self._place(jnp.arange(n, dtype=jnp.int32))
         metrics_state = self._metrics_init()
         cbs.on_test_begin()
         logs = {}
-        full, last = self._get_fn("test", batch_size, batch_size), None
-        if n % batch_size:
-            last = self._get_fn("test", n % batch_size, batch_size)
-        for step in range(total):
+        plan = self._chunks("test", batch_size, one_at_a_time=_user_batch_hooks(cbs, "test"))
+        full_steps = min(total, n // batch_size)
+        step = 0
+        while step < total:
+            count = plan.size(full_steps - step) if step < full_steps else 1
             cbs.on_test_batch_begin(step)
-            fn = last if last is not None and step == n // batch_size else full
-            state, metrics_state, logs = fn(params, state, metrics_state, data, order)
-            cbs.on_test_batch_end(step, logs)
+            if step >= full_steps:
+                fn = self._get_fn("test", n % batch_size, batch_size)
+                state, metrics_state, logs = fn(params, state, metrics_state, data, None)
+            elif plan.loop:
+                fn = self._get_fn("test", batch_size, batch_size, loop=True)
+                with plan.timing(count):
+                    out = fn(params, state, metrics_state, data, None, np.int32(count))
+                    state, metrics_state, logs = plan.wait_for(out)
+            else:
+                fn = self._get_fn("test", batch_size, batch_size)
+                state, metrics_state, logs = fn(params, state, metrics_state, data, None)
+            step += count
+            cbs.on_test_batch_end(step - 1, logs)
         logs = {k: float(v) for k, v in logs.items()}
         self._store_state(state)
         cbs.on_test_end(logs)
@@ -411,17 +465,35 @@ class Trainer:
         xs = self._place(_device_put(x))
         outputs = []
         cbs.on_predict_begin()
-        full, last = self._get_fn("predict", batch_size, batch_size), None
-        if n % batch_size:
-            last = self._get_fn("predict", n % batch_size, batch_size)
-        for step in range(total):
+        plan = self._chunks("predict", batch_size, one_at_a_time=_user_batch_hooks(cbs, "predict"))
+        full_steps = min(total, n // batch_size)
+        buffer = None  # looped: the outputs of all full batches, written in place on the device
+        step = 0
+        while step < total:
+            count = plan.size(full_steps - step) if step < full_steps else 1
             cbs.on_predict_batch_begin(step)
-            fn = last if last is not None and step == n // batch_size else full
-            y, state = fn(params, state, xs, np.int32(step * batch_size))
-            outputs.append(y)
-            cbs.on_predict_batch_end(step, {"outputs": y})
+            if step >= full_steps:
+                fn = self._get_fn("predict", n % batch_size, batch_size)
+                y, state = fn(params, state, xs, np.int32(step * batch_size))
+                outputs.append(y)
+            elif plan.loop:
+                fn = self._get_fn("predict", batch_size, batch_size, loop=True)
+                if buffer is None:
+                    buffer = fn.empty(params, state, xs, full_steps)
+                with plan.timing(count):
+                    out = fn(params, state, xs, np.int32(step), np.int32(count), buffer)
+                    state, buffer = plan.wait_for(out)
+                y = buffer
+            else:
+                fn = self._get_fn("predict", batch_size, batch_size)
+                y, state = fn(params, state, xs, np.int32(step * batch_size))
+                outputs.append(y)
+            step += count
+            cbs.on_predict_batch_end(step - 1, {"outputs": y})
         self._store_state(state)
         cbs.on_predict_end()
+        if buffer is not None:
+            outputs.insert(0, jax.tree.map(lambda b: b[: full_steps * batch_size], buffer))
         return jax.tree.map(lambda *ys: np.concatenate([np.asarray(v) for v in ys]), *outputs)
 
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
@@ -530,7 +602,7 @@ class Trainer:
         mask = self.trainable_mask()
         trainable, frozen = split_by_mask(params, mask)
         if self._opt_state is None or self._opt_mask != mask:
-            fresh = self._tx.init(trainable)
+            fresh = jax.jit(self._tx.init)(trainable)  # one program, not one per slot shape
             if self._opt_state is not None and isinstance(fresh, optimizers_module.OptimizerState):
                 # Frozen or unfrozen since the last fit: new slots, same step count and learning rate.
                 fresh = type(fresh)(self._opt_state.iterations, self._opt_state.learning_rate, fresh.slots)
@@ -665,6 +737,14 @@ class Trainer:
         return names + [name for name, _, _, _ in self._compiled_metrics or []]
 
     def _metrics_init(self):
+        """Zeroed running means and metric states, made by one jitted program (cached per compile)."""
+        key = ("metrics_init", id(self._compiled_metrics), len(self._output_shapes()))
+        fn = self._compiled_fns.get(key)
+        if fn is None:
+            fn = self._compiled_fns[key] = jax.jit(self._fresh_metrics)
+        return fn()
+
+    def _fresh_metrics(self):
         loss_count = len(self._output_shapes())
         trackers = {"loss": _mean_init()}
         if loss_count > 1:
@@ -674,24 +754,28 @@ class Trainer:
 
     # ---- the pure steps --------------------------------------------------------------------------------
 
-    def _get_fn(self, kind, batch, stride):
-        """The jitted step for `kind` and this batch size, traced once and cached (per compile).
+    def _get_fn(self, kind, batch, stride, loop=False):
+        """The jitted step for `kind` and this batch size (or, with `loop`, a loop over it), traced once
+        and cached (per compile).
 
         Step i reads rows `[i * stride, i * stride + batch)` of the epoch's order (the last, partial batch
         has `batch < stride`); i is counted on the device, in the metrics state.
         """
         dist = getattr(self, "_dist", None)
-        key = (kind, batch, stride, id(dist), _structure_key(self))
+        key = (kind, batch, stride, loop, id(dist), _structure_key(self))
         fn = self._compiled_fns.get(key) if hasattr(self, "_compiled_fns") else None
         if fn is None:
             if not hasattr(self, "_compiled_fns"):
                 self._compiled_fns = {}
-            maker = {
-                "train": self._make_train_step,
-                "test": self._make_test_step,
-                "predict": _make_predict_step,
-            }
-            fn = maker[kind](self, batch) if kind == "predict" else maker[kind](batch, stride)
+            if kind == "predict":
+                step = _predict_step(self, batch)
+                fn = _predict_loop(step, batch) if loop else _jit(self, step)
+            elif kind == "train":
+                step = self._train_step(batch, stride)
+                fn = _jit(self, _train_loop(step), donate=(0, 1)) if loop else _jit(self, step, donate=(0, 1))
+            else:
+                step = self._test_step(batch, stride)
+                fn = _jit(self, _test_loop(step), donate=(2,)) if loop else _jit(self, step, donate=(2,))
             self._compiled_fns[key] = fn
         return fn
 
@@ -716,12 +800,17 @@ class Trainer:
             for (_, i, metric, weighted), m_state in zip(self._compiled_metrics, metrics_state["metrics"])
         ]
         new_state = {"trackers": trackers, "metrics": new_metric_states, "batch": metrics_state["batch"] + 1}
-        logs = {name: _mean_result(s) for name, s in trackers.items()}
-        for (name, _, metric, _), m_state in zip(self._compiled_metrics, new_metric_states):
-            logs[name] = metric.result(m_state)
-        return total, new_state, logs
+        return total, new_state, self._logs(new_state)
 
-    def _make_train_step(self, batch, stride):
+    def _logs(self, metrics_state):
+        """The running loss and metric values held in `metrics_state` (device scalars)."""
+        logs = {name: _mean_result(s) for name, s in metrics_state["trackers"].items()}
+        for (name, _, metric, _), m_state in zip(self._compiled_metrics, metrics_state["metrics"]):
+            logs[name] = metric.result(m_state)
+        return logs
+
+    def _train_step(self, batch, stride):
+        """The pure train step `(ts, metrics_state, data, order) -> (ts, metrics_state, logs)`."""
         model, tx = self, self._tx
 
         def step(ts, metrics_state, data, order):
@@ -740,9 +829,12 @@ class Trainer:
             trainable = optax.apply_updates(ts.trainable, updates)
             return TrainState(trainable, ts.frozen, state, opt_state, key), new_metrics, logs
 
-        return step if self._run_eagerly else jax.jit(step, donate_argnums=(0, 1))
+        step.logs = model._logs
+        return step
 
-    def _make_test_step(self, batch, stride):
+    def _test_step(self, batch, stride):
+        """The pure test step `(params, state, metrics_state, data, order) -> (state, metrics_state, logs)`;
+        `order` None reads contiguous rows."""
         model = self
 
         def step(params, state, metrics_state, data, order):
@@ -752,32 +844,135 @@ class Trainer:
             _, new_metrics, logs = model._loss_and_logs(y_pred, y, sw, metrics_state, penalty, batch)
             return state, new_metrics, logs
 
-        return step if self._run_eagerly else jax.jit(step, donate_argnums=(2,))
+        step.logs = model._logs
+        return step
 
 
-def _make_predict_step(model, batch):
+def _predict_step(model, batch):
+    """The pure predict step `(params, state, xs, start) -> (y, state)` on rows `[start, start + batch)`."""
+
     def step(params, state, xs, start):
         x = model._shard(jax.tree.map(lambda a: jax.lax.dynamic_slice_in_dim(a, start, batch), xs), batch)
         y, state, _ = model.forward(params, state, x, training=False)
         return y, state
 
-    return step if getattr(model, "_run_eagerly", False) else jax.jit(step)
+    return step
+
+
+def _jit(model, fn, donate=()):
+    return fn if getattr(model, "_run_eagerly", False) else jax.jit(fn, donate_argnums=donate)
+
+
+# ---- several steps per call ------------------------------------------------------------------------------
+# One step is traced once, as the body of a `fori_loop` with a traced trip count: one compiled program runs
+# any number of steps, and every full batch goes through the same body whatever the count, so how the steps
+# are grouped into calls never changes the numbers.
+
+
+def _train_loop(step):
+    def loop(ts, metrics_state, data, order, count):
+        body = lambda _, carry: step(*carry, data, order)[:2]
+        ts, metrics_state = jax.lax.fori_loop(0, count, body, (ts, metrics_state))
+        return ts, metrics_state, step.logs(metrics_state)
+
+    return loop
+
+
+def _test_loop(step):
+    def loop(params, state, metrics_state, data, order, count):
+        body = lambda _, carry: step(params, *carry, data, order)[:2]
+        state, metrics_state = jax.lax.fori_loop(0, count, body, (state, metrics_state))
+        return state, metrics_state, step.logs(metrics_state)
+
+    return loop
+
+
+def _predict_loop(step, batch):
+    """Run steps `first .. first + count - 1`, writing each batch's outputs into `buffer` at its rows."""
+
+    def loop(params, state, xs, first, count, buffer):
+        def body(i, carry):
+            state, buffer = carry
+            start = (first + i) * batch
+            y, state = step(params, state, xs, start)
+            buffer = jax.tree.map(lambda b, v: jax.lax.dynamic_update_slice_in_dim(b, v, start, 0), buffer, y)
+            return state, buffer
+
+        return jax.lax.fori_loop(0, count, body, (state, buffer))
+
+    def empty(params, state, xs, steps):
+        """Zeros shaped like the outputs of `steps` full batches."""
+        shapes = jax.eval_shape(step, params, state, xs, 0)[0]
+        return jax.tree.map(lambda s: jnp.zeros((steps * batch,) + s.shape[1:], s.dtype), shapes)
+
+    jitted = jax.jit(loop, donate_argnums=(5,))
+    jitted.empty = empty
+    return jitted
+
+
+class _Chunks:
+    """How many steps each looped call runs: `fixed`, or (auto) as many as take about `TARGET` seconds.
+
+    The auto plan runs one step per call until it has timed a call that did not compile, then sizes the
+    calls from the last measured seconds per step (kept in `record` on the model, across epochs and fits).
+    """
+
+    TARGET = 0.05  # seconds per call: the progress bar redraws at most every 0.05 s in a terminal
+
+    def __init__(self, loop, fixed, record=None, key=None):
+        self.loop, self.fixed, self.record, self.key = loop, fixed, record, key
+
+    def size(self, remaining):
+        if self.fixed is not None:
+            return max(1, min(self.fixed, remaining))
+        seconds = self.record.get(self.key)
+        if not seconds:  # never run (it compiles) or not timed yet
+            return 1
+        return max(1, min(remaining, int(self.TARGET / seconds)))
+
+    @contextlib.contextmanager
+    def timing(self, count):
+        start = time.perf_counter()
+        yield
+        if self.fixed is None:
+            compiled_now = self.key not in self.record  # the first call's time is mostly the compile
+            self.record[self.key] = 0.0 if compiled_now else (time.perf_counter() - start) / count
+
+    def wait_for(self, outputs):
+        """Auto plans time each call, so they wait for it; fixed plans return at once (async dispatch)."""
+        return jax.block_until_ready(outputs) if self.fixed is None else outputs
+
+
+def _all_layers(model):
+    """Every layer inside `model`, nested containers included."""
+    for layer in model._sublayers():
+        yield layer
+        yield from _all_layers(layer)
 
 
 def _copy(tree):
-    return jax.tree.map(lambda a: a.copy() if isinstance(a, jax.Array) else a, tree)
+    """New buffers for every array in `tree` (a runtime copy: unlike `a.copy()`, nothing is compiled)."""
+    return jax.tree.map(lambda a: jax.device_put(a, may_alias=False) if isinstance(a, jax.Array) else a, tree)
 
 
 def _slice_batch(data, order, start, batch):
-    """Rows `order[start:start + batch]` of every array in `data` (inside jit: no host copies)."""
+    """Rows `order[start:start + batch]` of every array in `data` (inside jit: no host copies); rows
+    `start:start + batch` when `order` is None (evaluate: a contiguous slice, no gather)."""
+    if order is None:
+        return jax.tree.map(lambda a: jax.lax.dynamic_slice_in_dim(a, start, batch), data)
     idx = jax.lax.dynamic_slice_in_dim(order, start, batch)
     return jax.tree.map(lambda a: jnp.take(a, idx, axis=0), data)
 
 
-def _user_batch_hooks(cbs):
+def _user_batch_hooks(cbs, kind="train"):
+    """Whether a callback (besides the History and the progress bar) acts on each `kind` batch."""
     from jseq.callbacks import Callback, History, ProgbarLogger
 
-    hooks = ("on_batch_begin", "on_batch_end", "on_train_batch_begin", "on_train_batch_end")
+    hooks = {
+        "train": ("on_batch_begin", "on_batch_end", "on_train_batch_begin", "on_train_batch_end"),
+        "test": ("on_test_batch_begin", "on_test_batch_end"),
+        "predict": ("on_predict_batch_begin", "on_predict_batch_end"),
+    }[kind]
     return any(
         getattr(type(c), h) is not getattr(Callback, h) or h in vars(c)
         for c in cbs.callbacks
@@ -816,7 +1011,8 @@ def _structure_key(model):
 
 
 def _device_put(data):
-    return jax.tree.map(jnp.asarray, data)
+    # `jax.device_put`, not `jnp.asarray`: in jax 0.10 the latter compiles a small program per new shape.
+    return jax.tree.map(jax.device_put, data)
 
 
 def _device_data(x, y, sample_weight):

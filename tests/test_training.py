@@ -497,3 +497,85 @@ def test_class_weight_matches_keras(keras):
         model.fit(x, y, class_weight={0: 1.0, 1: 2.0}, verbose=0)
     with pytest.raises(ValueError, match="`y` is None"):
         model.test_on_batch(x, None)
+
+
+# ---- several steps per call (compile(steps_per_execution=)) ----------------------------------------------
+
+
+def _dropout_mlp(seed=0):
+    jseq.utils.set_random_seed(seed)
+    return jseq.Sequential(
+        [
+            jseq.Input(shape=(6,)),
+            layers.Dense(16, activation="relu"),
+            layers.Dropout(0.3),
+            layers.Dense(3, activation="softmax"),
+        ]
+    )
+
+
+def _run_with(spe, x, y, callbacks=None):
+    model = _dropout_mlp()
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"], steps_per_execution=spe)
+    jseq.utils.set_random_seed(3)  # the same shuffles and dropout masks for every variant
+    history = model.fit(x, y, batch_size=8, epochs=3, verbose=0, validation_split=0.2, callbacks=callbacks)
+    return model, history
+
+
+@pytest.mark.parametrize("spe", ["auto", 5, 100])
+def test_looped_steps_give_the_numbers_of_one_step_per_call(spe):
+    x, y = _data(n=83)  # 66 training rows: 8 full batches and a partial one of 2
+    plain, plain_history = _run_with(1, x, y)
+    looped, looped_history = _run_with(spe, x, y)
+    assert [k[3] for k in looped._compiled_fns if k[0] == "train"].count(True) == 1  # the loop did run
+    for key, values in plain_history.history.items():
+        np.testing.assert_allclose(looped_history.history[key], values, rtol=1e-5, atol=1e-6, err_msg=key)
+    for a, b in zip(looped.get_weights(), plain.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    xt, yt = _data(n=45, seed=1)
+    np.testing.assert_allclose(looped.predict(xt, verbose=0), plain.predict(xt, verbose=0), rtol=1e-5)
+    np.testing.assert_allclose(looped.evaluate(xt, yt, verbose=0), plain.evaluate(xt, yt, verbose=0), rtol=1e-5)
+
+
+def test_a_looped_step_is_traced_once_whatever_the_count():
+    x, y = _data(n=400)
+    model = _mlp()
+    model.compile("adam", "sparse_categorical_crossentropy", steps_per_execution=7)  # 12 calls of 7, then 1
+    model.fit(x, y, batch_size=4, epochs=3, verbose=0)
+    model.evaluate(x, y, batch_size=4, verbose=0)
+    model.predict(x, batch_size=4, verbose=0)
+    loops = {k[0]: f for k, f in model._compiled_fns.items() if k[0] != "metrics_init" and k[3]}
+    assert sorted(loops) == ["predict", "test", "train"]
+    assert all(f._cache_size() == 1 for f in loops.values())
+
+
+@pytest.mark.parametrize("spe, expected", [(3, [2, 5, 7]), ("auto", list(range(8))), (1, list(range(8)))])
+def test_callbacks_see_every_kth_batch_with_an_int_and_every_batch_in_auto(spe, expected):
+    x, y = _data(n=64)
+    seen = []
+    model = _mlp()
+    model.compile("sgd", "sparse_categorical_crossentropy", steps_per_execution=spe)
+    logger = jseq.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: seen.append(batch))
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[logger])
+    assert seen == expected  # Keras: the last batch of each call; auto keeps every batch for batch hooks
+
+    ends = []
+
+    class EpochOnly(jseq.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            ends.append(logs["loss"])
+
+    model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[EpochOnly()])
+    assert len(ends) == 2 and all(np.isfinite(ends))
+
+
+def test_convolutions_on_cpu_keep_one_step_per_call_in_auto():
+    model = jseq.Sequential([jseq.Input((8, 8, 1)), layers.Conv2D(2, 3), layers.Flatten(), layers.Dense(2)])
+    model.compile("sgd", "mse")
+    dense = _mlp()
+    dense.compile("sgd", "sparse_categorical_crossentropy")
+    expected = jax.default_backend() != "cpu"
+    assert model._chunks("train", 8).loop is expected
+    assert dense._chunks("train", 8).loop is True
+    with pytest.raises(ValueError, match="steps_per_execution"):
+        dense.compile("sgd", "mse", steps_per_execution=0)

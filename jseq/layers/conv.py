@@ -116,6 +116,9 @@ class _BaseConv(Layer):
 
     rank = 2
     _regularized = {"kernel": "kernel_regularizer", "bias": "bias_regularizer"}  # param -> its penalty
+    # XLA:CPU computes a convolution's weight gradient with a much slower kernel inside a while loop
+    # (jax-ml/jax#12868), so `fit` keeps one step per call for models with convolutions on CPU.
+    slow_in_cpu_loops = True
 
     def _store_common(self, kernel_size, strides, padding, data_format, dilation_rate, allow_causal=False):
         cls = type(self).__name__

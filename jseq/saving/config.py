@@ -696,7 +696,9 @@ def get_compile_config(model):
         "metrics": _serialize_metric(model._metric_specs) or None,
         "weighted_metrics": _serialize_metric(model._weighted_metric_specs) or None,
         "run_eagerly": model._run_eagerly,
-        "steps_per_execution": model._steps_per_execution,
+        # Keras reads an int; jseq's "auto" (its default) is written as Keras's default, 1, and read back as
+        # "auto": both mean "the framework's default" (callbacks see every batch).
+        "steps_per_execution": 1 if model._steps_per_execution == "auto" else model._steps_per_execution,
         "jit_compile": jit if isinstance(jit, bool) else True,
     }
 
@@ -778,6 +780,8 @@ def compile_from_config(model, config, custom_objects=None, where="compile_confi
             "run_eagerly": config.get("run_eagerly", False),
             "steps_per_execution": config.get("steps_per_execution", 1),
         }
+        if kwargs["steps_per_execution"] == 1:
+            kwargs["steps_per_execution"] = "auto"
         if not isinstance(kwargs["run_eagerly"], bool):
             raise FileFormatError(f"{where}.run_eagerly must be true or false.")
         if kwargs["loss_weights"] is not None and not isinstance(kwargs["loss_weights"], (list, dict)):
