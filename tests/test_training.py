@@ -534,7 +534,9 @@ def test_looped_steps_give_the_numbers_of_one_step_per_call(spe):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     xt, yt = _data(n=45, seed=1)
     np.testing.assert_allclose(looped.predict(xt, verbose=0), plain.predict(xt, verbose=0), rtol=1e-5)
-    np.testing.assert_allclose(looped.evaluate(xt, yt, verbose=0), plain.evaluate(xt, yt, verbose=0), rtol=1e-5)
+    np.testing.assert_allclose(
+        looped.evaluate(xt, yt, verbose=0), plain.evaluate(xt, yt, verbose=0), rtol=1e-5
+    )
 
 
 def test_a_looped_step_is_traced_once_whatever_the_count():
