@@ -3,13 +3,15 @@
     python -m benchmarks --quick          # a few minutes on 2 CPU cores
     python -m benchmarks                  # the full set: every model at two batch sizes, 5 repeats
     python -m benchmarks --list           # the cases of each mode
+    python -m benchmarks --scaling        # data-parallel scaling of jseq's fit on 1, 2, 4 devices only
 
 For every case and repeat, each framework runs in a fresh process (`worker_keras_api` for jseq and Keras,
 `worker_jax` for the hand loop), so imports, compile caches and memory never carry over; the frameworks take
 turns within a repeat (rotated each repeat) so that a change in machine load hits them alike. The parent
 prepares each case's data and initial weights once (benchmarks/cases.py), collects the workers' figures, and
 writes benchmarks/results/NAME.json (every figure), NAME.md (tables of medians and ratios) and NAME.png
-(a chart of the ratios).
+(a chart of the ratios). The full mode then runs the scaling study of benchmarks/scaling.py too (into its
+own scaling-*.json / .md files), unless --cases or --no-scaling narrows the run.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import time
 from pathlib import Path
 
 from benchmarks import cases as cases_module
-from benchmarks import report
+from benchmarks import report, scaling
 
 FRAMEWORKS = ("jseq", "keras", "jax-step", "jax-scan")
 WORKERS = {
@@ -76,7 +78,12 @@ def parse_args(argv):
     p.add_argument("--no-plot", action="store_true", help="skip the PNG chart")
     p.add_argument("--list", action="store_true", help="list the cases of both modes and exit")
     p.add_argument("--report", metavar="JSON", help="rewrite the .md and .png of a results .json and exit")
+    p.add_argument("--scaling", action="store_true", help="run only the data-parallel scaling study")
+    p.add_argument("--no-scaling", action="store_true", help="leave the scaling study out of the full mode")
+    p.add_argument("--devices", help="scaling: comma-separated device counts (default: 1,2,4 on a CPU)")
+    p.add_argument("--batch-sizes", default="128,512", help="scaling: comma-separated batch sizes")
     args = p.parse_args(argv)
+    args.epochs_requested = args.epochs  # the scaling study keeps 5 epochs unless asked (scaling.py)
     args.repeats = args.repeats or (3 if args.quick else 5)
     args.epochs = args.epochs or (3 if args.quick else 5)
     if args.epochs < 2:
@@ -91,6 +98,16 @@ def parse_args(argv):
     if unknown:
         p.error(f"unknown framework(s) {unknown}; choose from {list(FRAMEWORKS)}")
     args.cases = [c.strip() for c in args.cases.split(",")] if args.cases else None
+    if args.scaling and args.cases:
+        p.error("--scaling runs the MLP case only; leave out --cases.")
+    try:
+        args.devices = [int(v) for v in args.devices.split(",")] if args.devices else None
+        args.batch_sizes = [int(v) for v in args.batch_sizes.split(",")]
+    except ValueError:
+        p.error(f"--devices and --batch-sizes take comma-separated integers, e.g. 1,2,4. Received: "
+                f"--devices {args.devices!r} --batch-sizes {args.batch_sizes!r}")  # fmt: skip
+    if any(b < 1 for b in args.batch_sizes) or (args.devices and any(n < 1 for n in args.devices)):
+        p.error("--devices and --batch-sizes must be positive.")
     return args
 
 
@@ -186,6 +203,17 @@ def main(argv=None):
         return 0
     if args.report:
         return rewrite_report(Path(args.report), args.no_plot)
+    command = "python -m benchmarks " + " ".join(sys.argv[1:] if argv is None else argv)
+    if args.scaling:
+        env = worker_env()
+        machine = machine_info(env)
+        _print_machine(machine)
+        try:
+            status, _ = scaling.run_scaling(args, env, machine, command)
+        except ValueError as error:
+            print(f"python -m benchmarks: error: {error}", file=sys.stderr)
+            return 2
+        return status
     try:
         selected = cases_module.make_cases(args.quick, args.cases, args.train_samples, args.test_samples)
     except ValueError as error:
@@ -220,7 +248,7 @@ def main(argv=None):
             "seed": cases_module.SEED,
             "test_samples": selected[0].test_samples if selected else cases_module.TEST_SAMPLES,
             "accuracy_tolerance": report.ACCURACY_TOLERANCE,
-            "command": "python -m benchmarks " + " ".join(sys.argv[1:] if argv is None else argv),
+            "command": command,
         },
         "notices": notices,
         "cases": [],
@@ -289,6 +317,14 @@ def main(argv=None):
         print(f"  {path}")
     if failures:
         print(f"{failures} worker run(s) failed; see the errors above and in the JSON file.")
+    if not args.quick and args.cases is None and not args.no_scaling:
+        args.name = None  # the scaling files get their own name
+        scaling_machine = dict(machine, load_average_start=os.getloadavg()[0])
+        try:
+            failures += scaling.run_scaling(args, env, scaling_machine, command)[0]
+        except ValueError as error:
+            print(f"python -m benchmarks: scaling study not run: {error}", file=sys.stderr)
+            failures += 1
     return 1 if failures else 0
 
 
@@ -310,6 +346,10 @@ def rewrite_report(json_path, no_plot):
     """`--report`: the .md and .png again from a results file (after a change to the report's layout)."""
     with open(json_path) as f:
         result = json.load(f)
+    if result.get("kind") == "scaling":
+        json_path.with_suffix(".md").write_text(scaling.markdown(result) + "\n")
+        print(f"  {json_path.with_suffix('.md')}")
+        return 0
     paths = {"md": json_path.with_suffix(".md"), "png": json_path.with_suffix(".png")}
     write_report(result, paths, no_plot)
     for path in paths.values():

@@ -192,3 +192,91 @@ def test_the_hand_loops_fast_layers_match_the_plain_jax_ones():
     fast_grads = jax.grad(loss(fast), argnums=(0, 1))(x, kernel)
     for plain, shifted in zip(plain_grads, fast_grads):
         np.testing.assert_allclose(shifted, plain, rtol=1e-5, atol=1e-5)
+
+
+# --------------------------------------------------------------------------------------------------------
+# The data-parallel scaling study (benchmarks/scaling.py)
+
+
+@pytest.mark.slow
+def test_the_scaling_worker_trains_alike_on_one_and_two_host_devices(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from benchmarks import scaling
+
+    rng = np.random.default_rng(0)
+    digits = (rng.integers(0, 256, (320, 28, 28)).astype(np.uint8), rng.integers(0, 10, 320).astype(np.uint8))
+    case = cases.Case(cases.MODELS["mlp"], 64, 256, 64)  # 4 steps per epoch, 32 rows per device on 2
+    cases.write_case_file(case, tmp_path / "mlp.npz", digits)
+    task = {"case": case.to_json(), "data_path": str(tmp_path / "mlp.npz"), "epochs": 2}
+    env = run.worker_env()
+
+    def one(n):  # the two counts run side by side: only the fields are checked here, not the times
+        return scaling.run_worker(dict(task, devices=n), tmp_path, scaling.worker_env(env, n, True), 120)
+
+    with ThreadPoolExecutor(2) as pool:
+        (one_device, error_1), (two_devices, error_2) = pool.map(one, [1, 2])
+    assert error_1 is None and error_2 is None, (error_1, error_2)
+    for n, figures in ((1, one_device), (2, two_devices)):
+        assert figures["devices"] == n and figures["per_device_batch"] == 64 // n
+        assert figures["param_devices"] == n and figures["device"]["count"] == n  # really on n devices
+        assert len(figures["epoch_s"]) == 2 and len(figures["train_loss"]) == 2
+        for key in ("steady_epoch_s", "step_ms", "first_epoch_s", "accuracy", "loss", "peak_rss_mib"):
+            assert math.isfinite(figures[key]) and figures[key] >= 0, (n, key, figures[key])
+    # data parallelism changes only the order of float sums
+    np.testing.assert_allclose(one_device["train_loss"], two_devices["train_loss"], rtol=1e-5)
+
+    group = scaling.summarise(
+        {"case": case.to_json(), "devices": {"1": {"runs": [one_device], "errors": []},
+                                             "2": {"runs": [two_devices], "errors": []}}}
+    )  # fmt: skip
+    first, second = group["scaling"]
+    assert (first["devices"], second["devices"]) == (1, 2)
+    assert first["speedup"] == 1.0 and first["efficiency"] == 1.0
+    t1, t2 = (row["steady_epoch_s"]["median"] for row in (first, second))
+    assert second["speedup"] == pytest.approx(t1 / t2) and second["efficiency"] == pytest.approx(
+        t1 / (2 * t2)
+    )
+    assert group["agreement"]["void"] is False
+
+
+def test_the_scaling_report_and_its_bookkeeping():
+    from benchmarks import scaling
+
+    def runs(n, seconds, accuracy):
+        return {"runs": [{"steady_epoch_s": s, "step_ms": s, "first_epoch_s": 1.0, "accuracy": accuracy,
+                          "loss": 0.3, "peak_rss_mib": 100.0, "train_loss": [1.0, 0.5]} for s in seconds],
+                "errors": []}  # fmt: skip
+
+    case = cases.Case(cases.MODELS["mlp"], 128, 8000).to_json()
+    group = scaling.summarise(
+        {"case": case, "devices": {"1": runs(1, [1.0, 1.2, 0.8], 0.9), "4": runs(4, [0.5, 0.5], 0.9)}}
+    )
+    assert [row["devices"] for row in group["scaling"]] == [1, 4]
+    assert group["scaling"][1]["speedup"] == 2.0 and group["scaling"][1]["efficiency"] == 0.5
+    assert group["scaling"][1]["per_device_batch"] == 32
+    void = scaling.summarise({"case": case, "devices": {"1": runs(1, [1.0], 0.9), "2": runs(2, [1.0], 0.95)}})
+    assert void["agreement"]["void"] and "accuracies" in void["agreement"]["reasons"][0]
+
+    result = _result(_entry({"jseq": 0.9}))
+    result.update(kind="scaling", name="scaling-test", groups=[group])
+    result["settings"].update(host_devices=True, train_samples=8000, test_samples=2000)
+    text = scaling.markdown(result)
+    assert "| 128 | 4 | 32 | 0.500 |" in text and "| 2.00x | 0.50 |" in text
+    assert "share the same 2 cores" in text
+
+    machine = {"cores": 2, "device": {"platform": "cpu", "kind": "cpu", "count": 1}}
+    assert scaling.device_counts(None, machine) == [1, 2, 4]
+    gpu = {"cores": 16, "device": {"platform": "gpu", "kind": "NVIDIA H100 80GB HBM3", "count": 8}}
+    assert scaling.device_counts(None, gpu) == [1, 2, 4, 8]
+    assert scaling.device_counts(None, dict(gpu, device=dict(gpu["device"], count=3))) == [1, 2, 3]
+    with pytest.raises(ValueError, match="has 8 gpu device"):
+        scaling.device_counts([1, 16], gpu)
+    import datetime
+
+    day = datetime.datetime(2026, 11, 23)
+    assert scaling.default_name(machine, day) == "scaling-cpu-2core-20261123"
+    assert scaling.default_name(gpu, day) == "scaling-gpu-nvidia-h100-80gb-hbm3-x8-20261123"
+    env = scaling.worker_env({"XLA_FLAGS": "--xla_foo=1 --xla_force_host_platform_device_count=8"}, 2, True)
+    assert env["XLA_FLAGS"] == "--xla_foo=1 --xla_force_host_platform_device_count=2"
+    assert "XLA_FLAGS" not in scaling.worker_env({}, 2, False)  # real devices: nothing forced
