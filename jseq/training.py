@@ -492,8 +492,8 @@ class Trainer:
             cbs.on_predict_batch_end(step - 1, {"outputs": y})
         self._store_state(state)
         cbs.on_predict_end()
-        if buffer is not None:
-            outputs.insert(0, jax.tree.map(lambda b: b[: full_steps * batch_size], buffer))
+        if buffer is not None:  # exactly the full batches' rows
+            outputs.insert(0, buffer)
         return jax.tree.map(lambda *ys: np.concatenate([np.asarray(v) for v in ys]), *outputs)
 
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
@@ -901,12 +901,12 @@ def _predict_loop(step, batch):
         return jax.lax.fori_loop(0, count, body, (state, buffer))
 
     def empty(params, state, xs, steps):
-        """Zeros shaped like the outputs of `steps` full batches."""
+        """Zeros shaped like the outputs of `steps` full batches (traced once per input shape)."""
         shapes = jax.eval_shape(step, params, state, xs, 0)[0]
         return jax.tree.map(lambda s: jnp.zeros((steps * batch,) + s.shape[1:], s.dtype), shapes)
 
     jitted = jax.jit(loop, donate_argnums=(5,))
-    jitted.empty = empty
+    jitted.empty = jax.jit(empty, static_argnums=(3,))
     return jitted
 
 
