@@ -81,7 +81,9 @@ def parse_args(argv):
     p.add_argument("--scaling", action="store_true", help="run only the data-parallel scaling study")
     p.add_argument("--no-scaling", action="store_true", help="leave the scaling study out of the full mode")
     p.add_argument("--devices", help="scaling: comma-separated device counts (default: 1,2,4 on a CPU)")
-    p.add_argument("--batch-sizes", default="128,512", help="scaling: comma-separated batch sizes")
+    p.add_argument(
+        "--batch-sizes", default=",".join(map(str, scaling.BATCH_SIZES)), help="scaling: batch sizes"
+    )
     args = p.parse_args(argv)
     args.epochs_requested = args.epochs  # the scaling study keeps 5 epochs unless asked (scaling.py)
     args.repeats = args.repeats or (3 if args.quick else 5)
