@@ -21,7 +21,9 @@ Those are conveniences around the pure functions: an eager call is ``build`` (``
 
 from __future__ import annotations
 
+import collections
 import inspect
+import json
 import math
 import re
 import secrets
@@ -618,28 +620,76 @@ def build_layers(pairs, key):
     """Initialise several `(layer, input_shape)` pairs in ONE compiled program and adopt the values.
 
     Compiling the random initializers is most of the cost of building a model, so a model's build compiles
-    once rather than once per weight. The output shapes (static Python data) and the key order of the param
-    dicts (which `jit` would sort, while Keras's weight order is the order a layer creates them) are captured
-    while tracing.
+    once rather than once per weight, and the program is kept (see `_init_program`): building the same
+    layers again (a notebook cell run twice, a test's model, `clone`) runs it without compiling. The output
+    shapes (static Python data) and the key order of the param dicts (which `jit` would sort, while Keras's
+    weight order is the order a layer creates them) are captured while tracing.
     """
     pairs = list(pairs)
     if not pairs:
         return
+    program, shapes, templates = _init_program(pairs, key)
+    values = program(key)
+    for (layer, shape), out, template, (params, state) in zip(pairs, shapes, templates, values):
+        layer._set_built(shape, out, in_order_of(template[0], params), in_order_of(template[1], state))
+
+
+_INIT_PROGRAMS = collections.OrderedDict()  # signature -> (jitted init, output shapes, templates)
+_INIT_PROGRAMS_KEPT = 64
+
+
+def _init_program(pairs, key):
+    """`(jitted key -> [(params, state)], output shapes, templates)` for `pairs`, cached by what they are.
+
+    The cache key is each layer's class, its config without the name, and its input shape: jseq's own
+    layers initialise from exactly these (their `init` reads only constructor arguments and never writes to
+    the layer). The cached program is traced with unbuilt copies made by `from_config`, so it holds no
+    model's weights. Containers, wrappers and user-defined layers are traced afresh each time.
+    """
+    signature = _init_signature(pairs)
+    if signature is not None and signature in _INIT_PROGRAMS:
+        _INIT_PROGRAMS.move_to_end(signature)
+        return _INIT_PROGRAMS[signature]
+    traced = pairs
+    if signature is not None:
+        try:
+            traced = [(type(layer).from_config(layer.get_config()), shape) for layer, shape in pairs]
+        except Exception:  # a config that does not rebuild its layer: no caching
+            signature, traced = None, pairs
     box = {}
 
     def f(key):
-        keys = jax.random.split(key, len(pairs))
+        keys = jax.random.split(key, len(traced))
         values, box["shapes"], box["templates"] = [], [], []
-        for (layer, shape), k in zip(pairs, keys):
+        for (layer, shape), k in zip(traced, keys):
             out, params, state = layer.init(k, shape)
             box["shapes"].append(out)
             box["templates"].append((params, state))
             values.append((params, state))
         return values
 
-    values = jax.jit(f)(key)
-    for (layer, shape), out, template, (params, state) in zip(pairs, box["shapes"], box["templates"], values):
-        layer._set_built(shape, out, in_order_of(template[0], params), in_order_of(template[1], state))
+    program = jax.jit(f)
+    jax.eval_shape(program, key)  # traces `f`: fills `box`
+    entry = (program, box["shapes"], box["templates"])
+    if signature is not None:
+        _INIT_PROGRAMS[signature] = entry
+        if len(_INIT_PROGRAMS) > _INIT_PROGRAMS_KEPT:
+            _INIT_PROGRAMS.popitem(last=False)
+    return entry
+
+
+def _init_signature(pairs):
+    """What determines the init program of `pairs`, or None where that cannot be told from configs."""
+    signature = []
+    for layer, shape in pairs:
+        if not type(layer).__module__.startswith("jseq.") or layer._sublayers():
+            return None
+        try:
+            config = {k: v for k, v in layer.get_config().items() if k != "name"}
+            signature.append((type(layer), json.dumps(config, sort_keys=True, default=repr), repr(shape)))
+        except Exception:
+            return None
+    return tuple(signature)
 
 
 def in_order_of(template, tree):

@@ -304,3 +304,30 @@ def test_eager_calls_carry_a_stateful_rnn_state_and_leave_batchnorm_statistics_a
     np.testing.assert_array_equal(bn.layers[0].state["moving_mean"], np.zeros(3))
     bn(np.full((4, 3), 5.0, np.float32), training=True)
     assert float(bn.layers[0].state["moving_mean"][0]) == pytest.approx(0.05, rel=1e-5)
+
+
+def test_building_the_same_layers_again_reuses_the_init_program_with_fresh_values():
+    from jseq import core
+
+    def build():
+        return jseq.Sequential([jseq.Input((5,)), layers.Dense(7), layers.Dense(3, activation="relu")])
+
+    jseq.utils.set_random_seed(1)
+    first = build()
+    kept = dict(core._INIT_PROGRAMS)
+    jseq.utils.set_random_seed(1)
+    again = build()  # the kept program: nothing traced or compiled
+    assert dict(core._INIT_PROGRAMS) == kept
+    core._INIT_PROGRAMS.clear()
+    jseq.utils.set_random_seed(1)
+    fresh = build()  # traced afresh
+    for a, b, c in zip(first.get_weights(), again.get_weights(), fresh.get_weights()):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(a, c)
+    later = build()  # the key stream moved on: new values from the same program
+    assert not np.array_equal(later.get_weights()[0], first.get_weights()[0])
+    # tracing with copies made no layers of their own: names still count up by the model's two layers
+    numbers = [int(m.layers[0].name.rpartition("_")[2] or 0) for m in (again, fresh, later)]
+    assert numbers[1] - numbers[0] == 2 and numbers[2] - numbers[1] == 2
+    other = jseq.Sequential([jseq.Input((5,)), layers.Dense(7, use_bias=False)])  # another config
+    assert [w.shape for w in other.get_weights()] == [(5, 7)]
