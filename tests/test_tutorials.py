@@ -72,6 +72,8 @@ def test_tutorial_runs_top_to_bottom_in_a_kernel(path, tmp_path, monkeypatch):
     monkeypatch.setenv("JSEQ_HOME", str(tmp_path / "jseq-home"))
     monkeypatch.setenv("KERAS_BACKEND", "jax")
     monkeypatch.setenv("MPLBACKEND", "Agg")
+    # A quick run checks that every cell runs; most of its time is XLA compiling, which this level halves.
+    monkeypatch.setenv("XLA_FLAGS", "--xla_backend_optimization_level=0")
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     nb = nbformat.read(path, as_version=4)
     client = nbclient.NotebookClient(
