@@ -449,6 +449,16 @@ class Layer:
         """State entries that are not weights (e.g. carried RNN states); override where needed."""
         return ()
 
+    def __getattr__(self, name):
+        """Keras's weight attributes (`dense.kernel`, `dense.bias`, `bn.moving_mean`, `embedding.embeddings`):
+        a `Weight` view of the built layer's array of that name. Only reached when no attribute has it."""
+        values = self.__dict__
+        for collection in ("params", "state"):
+            tree = values.get(collection)
+            if isinstance(tree, dict) and name in tree and name not in self._non_weight_state():
+                return Weight(self, collection, name)
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
     @property
     def weights(self):
         return self._weight_views()

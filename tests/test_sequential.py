@@ -331,3 +331,21 @@ def test_building_the_same_layers_again_reuses_the_init_program_with_fresh_value
     assert numbers[1] - numbers[0] == 2 and numbers[2] - numbers[1] == 2
     other = jseq.Sequential([jseq.Input((5,)), layers.Dense(7, use_bias=False)])  # another config
     assert [w.shape for w in other.get_weights()] == [(5, 7)]
+
+
+def test_keras_weight_attributes_are_views_of_the_built_arrays():
+    model = jseq.Sequential(
+        [jseq.Input((6,)), layers.Dense(4), layers.BatchNormalization(), layers.Dense(3, use_bias=False)]
+    )
+    dense, bn, last = model.layers
+    assert dense.kernel.shape == (6, 4) and dense.bias.shape == (4,) and dense.kernel.path == "dense/kernel"
+    assert [bn.gamma.shape, bn.beta.shape, bn.moving_mean.shape, bn.moving_variance.shape] == [(4,)] * 4
+    assert not bn.moving_mean.trainable and bn.gamma.trainable
+    dense.kernel.assign(np.ones((6, 4), np.float32))
+    np.testing.assert_array_equal(model.get_weights()[0], np.ones((6, 4)))
+    with pytest.raises(AttributeError, match="'Dense' object has no attribute 'bias'"):
+        getattr(last, "bias")  # noqa: B009 (use_bias=False, as in Keras)
+    with pytest.raises(AttributeError, match="no attribute 'kernel'"):
+        getattr(layers.Dense(2), "kernel")  # noqa: B009 (not built yet)
+    embedding = jseq.Sequential([jseq.Input((3,), dtype="int32"), layers.Embedding(10, 2)]).layers[0]
+    assert embedding.embeddings.shape == (10, 2)
