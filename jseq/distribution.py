@@ -15,6 +15,8 @@ process count and process id from the cluster's environment, or from its argumen
 `jax.devices()` then lists every host's devices and each process feeds its own shard of the data.
 """
 
+import functools
+
 import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
@@ -60,11 +62,17 @@ def distribution():
     return _current
 
 
+@functools.lru_cache(maxsize=1)
+def _auto(devices):
+    # One object while the devices stay the same: the compiled steps are cached per DataParallel.
+    return DataParallel(list(devices))
+
+
 def resolve(batch_size, verbose=0):
     """The DataParallel `fit` uses for `batch_size`, or None for one device (and say why, once)."""
     if _current is None:
         return None
-    dist = _current if isinstance(_current, DataParallel) else DataParallel()
+    dist = _current if isinstance(_current, DataParallel) else _auto(tuple(jax.local_devices()))
     if dist.num_devices == 1:
         return None
     if batch_size % dist.num_devices:

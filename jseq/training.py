@@ -635,7 +635,7 @@ class Trainer:
         if changed or self._opt_mask != self.trainable_mask():
             key = ts.key
             self._opt_state = ts.opt_state
-            self._live_train_state = self._initial_train_state()._replace(key=key)
+            self._live_train_state = self._place(self._initial_train_state()._replace(key=key))
         self._push_learning_rate()
 
     def _push_learning_rate(self):
@@ -648,7 +648,8 @@ class Trainer:
             return
         if float(lr) != getattr(self, "_pushed_lr", None):
             opt_state = optimizers_module.set_learning_rate(ts.opt_state, float(lr))
-            self._live_train_state = ts._replace(opt_state=opt_state)
+            # the new rate is a fresh scalar on one device: place it like the rest (the step's cache wants it)
+            self._live_train_state = ts._replace(opt_state=self._place(opt_state))
             self._pushed_lr = float(lr)
 
     def _place(self, tree):
@@ -737,11 +738,13 @@ class Trainer:
         return names + [name for name, _, _, _ in self._compiled_metrics or []]
 
     def _metrics_init(self):
-        """Zeroed running means and metric states, made by one jitted program (cached per compile)."""
-        key = ("metrics_init", id(self._compiled_metrics), len(self._output_shapes()))
+        """Zeroed running means and metric states, made by one jitted program (cached per compile), on the
+        data-parallel devices already: placed like the step's outputs, they do not make it compile again."""
+        dist = getattr(self, "_dist", None)
+        key = ("metrics_init", id(self._compiled_metrics), len(self._output_shapes()), dist)
         fn = self._compiled_fns.get(key)
         if fn is None:
-            fn = self._compiled_fns[key] = jax.jit(self._fresh_metrics)
+            fn = self._compiled_fns[key] = _jit_placed(self._fresh_metrics, dist)
         return fn()
 
     def _fresh_metrics(self):
@@ -761,15 +764,15 @@ class Trainer:
         Step i reads rows `[i * stride, i * stride + batch)` of the epoch's order (the last, partial batch
         has `batch < stride`); i is counted on the device, in the metrics state.
         """
-        dist = getattr(self, "_dist", None)
-        key = (kind, batch, stride, loop, id(dist), _structure_key(self))
+        dist = getattr(self, "_dist", None)  # the key holds it, so its id is never reused for another
+        key = (kind, batch, stride, loop, dist, _structure_key(self))
         fn = self._compiled_fns.get(key) if hasattr(self, "_compiled_fns") else None
         if fn is None:
             if not hasattr(self, "_compiled_fns"):
                 self._compiled_fns = {}
             if kind == "predict":
                 step = _predict_step(self, batch)
-                fn = _predict_loop(step, batch) if loop else _jit(self, step)
+                fn = _predict_loop(step, batch, dist) if loop else _jit(self, step)
             elif kind == "train":
                 step = self._train_step(batch, stride)
                 fn = _jit(self, _train_loop(step), donate=(0, 1)) if loop else _jit(self, step, donate=(0, 1))
@@ -887,7 +890,7 @@ def _test_loop(step):
     return loop
 
 
-def _predict_loop(step, batch):
+def _predict_loop(step, batch, dist):
     """Run steps `first .. first + count - 1`, writing each batch's outputs into `buffer` at its rows."""
 
     def loop(params, state, xs, first, count, buffer):
@@ -906,8 +909,16 @@ def _predict_loop(step, batch):
         return jax.tree.map(lambda s: jnp.zeros((steps * batch,) + s.shape[1:], s.dtype), shapes)
 
     jitted = jax.jit(loop, donate_argnums=(5,))
-    jitted.empty = jax.jit(empty, static_argnums=(3,))
+    jitted.empty = _jit_placed(empty, dist, static_argnums=(3,))  # placed as the loop returns it
     return jitted
+
+
+def _jit_placed(fn, dist, **kwargs):
+    """`jax.jit(fn)` whose outputs are replicated on the data-parallel devices, as the steps' outputs are
+    (`fn` makes them from nothing: by default they would sit on one device, and the step compile again)."""
+    if dist is None:
+        return jax.jit(fn, **kwargs)
+    return jax.jit(fn, out_shardings=dist.replicated(), **kwargs)
 
 
 class _Chunks:
@@ -952,7 +963,14 @@ def _all_layers(model):
 
 def _copy(tree):
     """New buffers for every array in `tree` (a runtime copy: unlike `a.copy()`, nothing is compiled)."""
-    return jax.tree.map(lambda a: jax.device_put(a, may_alias=False) if isinstance(a, jax.Array) else a, tree)
+    return jax.tree.map(lambda a: _copy_array(a) if isinstance(a, jax.Array) else a, tree)
+
+
+def _copy_array(a):
+    if a.sharding.num_devices > 1:
+        # keep the sharding as it is: a PRNG key's copy would lose its mesh, and the step compile again
+        return jax.device_put(a, a.sharding, may_alias=False)
+    return jax.device_put(a, may_alias=False)
 
 
 def _slice_batch(data, order, start, batch):

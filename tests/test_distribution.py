@@ -1,6 +1,7 @@
 """Data-parallel fit over several (host) devices gives one device's results, with the batch really sharded;
 in a multi-process run only process 0 writes files."""
 
+import json
 import os
 import subprocess
 import sys
@@ -19,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 SCRIPT = textwrap.dedent(
     """
-    import json, sys
+    import collections, json, logging, sys
     import jax, numpy as np
     import jseq
     from jseq import layers
@@ -29,18 +30,47 @@ SCRIPT = textwrap.dedent(
     x = rng.normal(size=(96, 5)).astype("float32")
     y = rng.integers(0, 3, 96).astype("int32")
 
-    def run(dist):
-        jseq.distribution.set_distribution(dist)
+    def build():
         jseq.utils.set_random_seed(1)
         model = jseq.Sequential([jseq.Input(shape=(5,)), layers.Dense(16, activation="relu"),
                                  layers.Dense(3, activation="softmax")])
         model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+        return model
+
+    def run(dist):
+        jseq.distribution.set_distribution(dist)
+        model = build()
         h = model.fit(x, y, batch_size=16, epochs=2, verbose=0, validation_split=0.25)
         return model, h.history
 
+    # ---- compilations: each step function compiles once over a whole fit, evaluate and predict
+    compiled = collections.Counter()
+
+    class CountCompiles(logging.Handler):
+        def emit(self, record):
+            message = record.getMessage()  # "Finished XLA compilation of jit(loop) in 0.2 sec"
+            if message.startswith("Finished XLA compilation of "):
+                compiled[message.split()[4]] += 1
+
+    logging.getLogger("jax").addHandler(CountCompiles())
+    jax.config.update("jax_log_compiles", True)
+    jseq.distribution.set_distribution("auto")
+    model = build()
+    model.fit(x[:64], y[:64], batch_size=16, epochs=2, verbose=0, validation_data=(x[64:], y[64:]))
+    model.evaluate(x[64:], y[64:], batch_size=16, verbose=0)
+    model.predict(x[64:], batch_size=16, verbose=0)
+    jax.config.update("jax_log_compiles", False)
+    fns = model._compiled_fns  # (kind, batch, stride, loop, ...) -> jitted function
+    out = {
+        "compiled": dict(compiled),
+        "steps": sorted([k[0], k[1], k[3]] for k in fns if k[0] != "metrics_init"),
+        "entries": {k[0]: f._cache_size() for k, f in fns.items()},  # dispatch-cache entries per kind
+    }
+
+    # ---- results: four devices give one device's
     one, h1 = run(None)
     four, h4 = run("auto")
-    out = {
+    out.update({
         "max_weight_diff": max(
             float(np.abs(a - b).max()) for a, b in zip(one.get_weights(), four.get_weights())
         ),
@@ -48,7 +78,7 @@ SCRIPT = textwrap.dedent(
         "kernel_devices": len(four.layers[0].params["kernel"].devices()),
         "eval_diff": abs(one.evaluate(x, y, verbose=0)[0] - four.evaluate(x, y, verbose=0)[0]),
         "predict_diff": float(np.abs(one.predict(x, verbose=0) - four.predict(x, verbose=0)).max()),
-    }
+    })
     # inside the step the batch is split 4 ways: look at the sharding of a traced batch
     jseq.distribution.set_distribution("auto")
     four._dist = jseq.distribution.resolve(16)
@@ -70,17 +100,21 @@ SCRIPT = textwrap.dedent(
 )
 
 
-@pytest.mark.slow
-def test_four_host_devices_train_like_one():
+@pytest.fixture(scope="module")
+def four_devices():
+    """What SCRIPT measured in a process with 4 host devices (run once for the tests below)."""
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", PYTHONPATH=str(ROOT))
     proc = subprocess.run(
         [sys.executable, "-c", SCRIPT], capture_output=True, text=True, env=env, timeout=300
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    import json
-
     line = next(row for row in proc.stdout.splitlines() if row.startswith("RESULT"))
-    out = json.loads(line[len("RESULT") :])
+    return json.loads(line[len("RESULT") :])
+
+
+@pytest.mark.slow
+def test_four_host_devices_train_like_one(four_devices):
+    out = four_devices
     assert out["max_weight_diff"] < 1e-5
     assert out["loss_one"] == pytest.approx(out["loss_four"], rel=1e-5)
     assert out["kernel_devices"] == 4  # params replicated on every device
@@ -89,6 +123,23 @@ def test_four_host_devices_train_like_one():
         "batch_sharding"
     ]
     assert "batch_size=10 does not divide over 4 devices" in out["indivisible"]
+
+
+@pytest.mark.slow
+def test_each_step_compiles_once_on_four_devices(four_devices):
+    """fit (2 epochs with validation), evaluate and predict: one function per kind, each compiled once.
+
+    Placed inputs and the steps' outputs have the same types, so the second call and the second epoch reuse
+    the first call's program, and the validation runs and evaluate share one test step.
+    """
+    compiled, entries = four_devices["compiled"], four_devices["entries"]
+    # one looped step per kind ("auto" steps per execution; no partial batches)
+    assert four_devices["steps"] == [["predict", 16, True], ["test", 16, True], ["train", 16, True]]
+    assert compiled.get("jit(loop)") == 3 and compiled.get("jit(empty)") == 1, compiled
+    assert compiled.get("jit(_fresh_metrics)") == 1 and "jit(step)" not in compiled, compiled
+    # one dispatch entry per function, except the train step's: JAX hands back the PRNG key it takes with
+    # an equivalent sharding written two ways (P() and P(None)), so it keeps two entries for one program
+    assert entries == {"metrics_init": 1, "train": 2, "test": 1, "predict": 1}, entries
 
 
 # --------------------------------------------------------------------------------------------------------
