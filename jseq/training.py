@@ -16,6 +16,9 @@ takes its rows with `dynamic_slice` from the epoch's permutation, so nothing is 
 `logs` are running means computed on the device; the progress bar reads them only when it redraws.
 
 The layer objects are updated once, when `fit` returns, and whenever a callback may read the weights.
+
+Across processes (see `jseq.distribution`) the same loop runs in every process on its own rows: the data
+and the orders get a leading process axis (processes, n, ...), and a step's batch is every process's rows.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.experimental import multihost_utils
 
 from jseq import distribution as distribution_module
 from jseq import losses as losses_module
@@ -205,7 +209,8 @@ class Trainer:
                 per call. "auto" (default) loops over as many steps as take about 50 ms, measured as it
                 runs, so the progress bar still moves and the host's per-step cost disappears; it keeps one
                 step per call for models the loop makes slower (convolutions on CPU, see `_loops_well`)
-                and whenever a callback has batch hooks. Results are the same either way.
+                and whenever a callback has batch hooks. Results are the same either way. Across processes
+                "auto" is one step per call (measured timings would differ between the processes).
         """
         del auto_scale_loss
         if isinstance(loss_weights, (list, tuple)) and any(isinstance(w, str) for w in loss_weights):
@@ -289,8 +294,10 @@ class Trainer:
             steps = min(steps, _check_positive_int("steps_per_epoch", steps_per_epoch))
 
         self._dist = distribution_module.resolve(batch_size, verbose)
-        data = self._place(_device_data(x, y, sample_weight))
-        self._fit_seed = int(np.random.randint(0, 2**31 - 1))  # shuffle seed: epoch e uses (seed, e)
+        _check_same_count_on_every_process(self._dist, n)
+        data = self._place_data((x, y, sample_weight))
+        # the shuffle seed: epoch e uses (seed, e); across processes process 0's, as a backup stores it
+        self._fit_seed = int(self._from_process_0(np.int32(np.random.randint(0, 2**31 - 1))))
         cbs = CallbackList(callbacks, add_history=True, add_progbar=verbose != 0, model=self,
                            verbose=verbose, epochs=epochs, steps=steps)  # fmt: skip
         self.stop_training = False
@@ -310,7 +317,7 @@ class Trainer:
         for epoch in range(initial_epoch, epochs):
             cbs.on_epoch_begin(epoch)
             self._adopt_layer_changes()  # a callback may have changed weights or the learning rate
-            order = _epoch_order(n, shuffle, seed, epoch)
+            order = _epoch_order(n, shuffle, seed, epoch, self._process())
             logs = self._run_epoch(data, order, batch_size, steps, cbs)
             if self.stop_training and not logs:
                 break
@@ -329,7 +336,7 @@ class Trainer:
 
     def _run_epoch(self, data, order, batch_size, steps, cbs):
         n = len(order)
-        order = self._place(jax.device_put(order))
+        order = self._place_order(order)
         metrics_state = self._metrics_init()
         logs = {}
         hooks = _user_batch_hooks(cbs)  # callbacks that may read or write weights between batches
@@ -369,6 +376,10 @@ class Trainer:
         """The plan of steps per jitted call for this run (see `compile(steps_per_execution=)`)."""
         spe = getattr(self, "_steps_per_execution", "auto")  # predict needs no compile
         if getattr(self, "_run_eagerly", False) or spe == 1 or (spe == "auto" and not self._loops_well()):
+            return _Chunks(loop=False, fixed=1)
+        if self._multi_process() and (kind == "predict" or spe == "auto"):
+            # Every process must make the same calls, and timings differ between processes; the looped
+            # predict writes one array of outputs, where each process wants only its own rows.
             return _Chunks(loop=False, fixed=1)
         if spe != "auto":  # Keras's meaning: callbacks see batches spe - 1, 2 * spe - 1, ...
             return _Chunks(loop=True, fixed=spe)
@@ -420,8 +431,9 @@ class Trainer:
             callbacks, add_progbar=verbose != 0, model=self, verbose=verbose, epochs=1, steps=total
         )
         self._dist = distribution_module.resolve(batch_size)
+        _check_same_count_on_every_process(self._dist, n)
         params, state = self._place(self._current_params_state())
-        data = self._place(_device_data(x, y, sample_weight))
+        data = self._place_data((x, y, sample_weight))
         metrics_state = self._metrics_init()
         cbs.on_test_begin()
         logs = {}
@@ -461,8 +473,9 @@ class Trainer:
             callbacks, add_progbar=verbose != 0, model=self, verbose=verbose, epochs=1, steps=total
         )
         self._dist = distribution_module.resolve(batch_size)
+        _check_same_count_on_every_process(self._dist, n)
         params, state = self._place(self._current_params_state())
-        xs = self._place(_device_put(x))
+        xs = self._place_data(x)
         outputs = []
         cbs.on_predict_begin()
         plan = self._chunks("predict", batch_size, one_at_a_time=_user_batch_hooks(cbs, "predict"))
@@ -475,6 +488,7 @@ class Trainer:
             if step >= full_steps:
                 fn = self._get_fn("predict", n % batch_size, batch_size)
                 y, state = fn(params, state, xs, np.int32(step * batch_size))
+                y = self._local_rows(y)
                 outputs.append(y)
             elif plan.loop:
                 fn = self._get_fn("predict", batch_size, batch_size, loop=True)
@@ -487,6 +501,7 @@ class Trainer:
             else:
                 fn = self._get_fn("predict", batch_size, batch_size)
                 y, state = fn(params, state, xs, np.int32(step * batch_size))
+                y = self._local_rows(y)
                 outputs.append(y)
             step += count
             cbs.on_predict_batch_end(step - 1, {"outputs": y})
@@ -499,6 +514,11 @@ class Trainer:
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
         """One training step on one batch; returns the batch's loss (and metrics)."""
         self._require_compiled()
+        if jax.process_count() > 1 and distribution_module.distribution() is not None:
+            raise NotImplementedError(
+                "train_on_batch runs on one device: in a multi-process run each process would train a model "
+                "of its own. Use `fit(x, y, batch_size=len(x), epochs=1, shuffle=False)` instead."
+            )
         x, y, sample_weight, n = self._prepare(x, y, sample_weight, class_weight)
         self._ensure_ready(x, y)
         self._dist = None
@@ -653,16 +673,71 @@ class Trainer:
             self._pushed_lr = float(lr)
 
     def _place(self, tree):
-        """Replicate `tree` on the data-parallel devices (a no-op on one device)."""
+        """Replicate `tree` on the data-parallel devices (a no-op on one device).
+
+        Across processes, every leaf that is not yet a global array takes process 0's value (a broadcast),
+        so the replicas start alike even when the processes were seeded differently.
+        """
         dist = getattr(self, "_dist", None)
-        return tree if dist is None else jax.device_put(tree, dist.replicated())
+        if dist is None:
+            return tree
+        if dist.num_processes == 1:
+            return jax.device_put(tree, dist.replicated())
+        return _replicate_from_process_0(tree, dist.replicated())
 
     def _shard(self, tree, batch):
-        """Inside a step: split the batch's rows across the devices (when the batch divides)."""
+        """Inside a step: split the batch's rows across the devices (when they divide). `batch` counts one
+        process's rows; across processes the step holds (processes * batch, ...) rows."""
         dist = getattr(self, "_dist", None)
-        if dist is None or batch % dist.num_devices:
+        if dist is None or batch % dist.devices_per_process:
             return tree
         return jax.tree.map(lambda a: jax.lax.with_sharding_constraint(a, dist.batch_sharding()), tree)
+
+    def _multi_process(self):
+        """Whether this run spans several processes (each feeding its own rows)."""
+        dist = getattr(self, "_dist", None)
+        return dist is not None and dist.num_processes > 1
+
+    def _process(self):
+        return jax.process_index() if self._multi_process() else 0
+
+    def _place_data(self, tree):
+        """The data on the devices: replicated on this process's devices; across processes, one global
+        array (processes, n, ...) per leaf, slice p holding process p's rows on process p's devices."""
+        if not self._multi_process():
+            return self._place(_device_put(tree))
+        sharding = self._dist.process_sharding()
+        return jax.tree.map(lambda a: jax.make_array_from_process_local_data(sharding, a[None]), tree)
+
+    def _place_order(self, order):
+        """An epoch's order of this process's rows: (n,) replicated, or (processes, n) across processes."""
+        if not self._multi_process():
+            return self._place(jax.device_put(order))
+        return jax.make_array_from_process_local_data(self._dist.process_sharding(), order[None])
+
+    def _from_process_0(self, value):
+        """Process 0's `value` (a NumPy array) on every process; `value` itself in a one-process run."""
+        if not self._multi_process():
+            return value
+        return multihost_utils.broadcast_one_to_all(value)
+
+    def _rows_by_process(self, tree):
+        """Inside a predict step across processes: rows (processes * batch, ...) -> (processes, batch, ...),
+        slice p on process p's devices, so that each process can read its own rows."""
+        dist = self._dist
+
+        def by_process(a):
+            a = a.reshape((dist.num_processes, -1) + a.shape[1:])
+            return jax.lax.with_sharding_constraint(a, dist.process_sharding())
+
+        return jax.tree.map(by_process, tree)
+
+    def _local_rows(self, y):
+        """A predict step's outputs as this process sees them: across processes, its own rows (batch, ...)."""
+        if not self._multi_process():
+            return y
+        # each of this process's devices holds its whole slice (1, batch, ...) of y (processes, batch, ...)
+        return jax.tree.map(lambda a: a.addressable_shards[0].data[0], y)
 
     def _store_state(self, state):
         if jax.tree.leaves(state):
@@ -815,9 +890,11 @@ class Trainer:
     def _train_step(self, batch, stride):
         """The pure train step `(ts, metrics_state, data, order) -> (ts, metrics_state, logs)`."""
         model, tx = self, self._tx
+        by_process = model._multi_process()
 
         def step(ts, metrics_state, data, order):
-            x, y, sw = model._shard(_slice_batch(data, order, metrics_state["batch"] * stride, batch), batch)
+            rows = _slice_batch(data, order, metrics_state["batch"] * stride, batch, by_process)
+            x, y, sw = model._shard(rows, batch)
             key, dropout_key = jax.random.split(ts.key)
 
             def loss_fn(trainable):
@@ -839,9 +916,11 @@ class Trainer:
         """The pure test step `(params, state, metrics_state, data, order) -> (state, metrics_state, logs)`;
         `order` None reads contiguous rows."""
         model = self
+        by_process = model._multi_process()
 
         def step(params, state, metrics_state, data, order):
-            x, y, sw = model._shard(_slice_batch(data, order, metrics_state["batch"] * stride, batch), batch)
+            rows = _slice_batch(data, order, metrics_state["batch"] * stride, batch, by_process)
+            x, y, sw = model._shard(rows, batch)
             y_pred, state, penalty = model.forward(params, state, x, training=False)
             penalty = penalty + model.regularization_loss(params)
             _, new_metrics, logs = model._loss_and_logs(y_pred, y, sw, metrics_state, penalty, batch)
@@ -852,12 +931,14 @@ class Trainer:
 
 
 def _predict_step(model, batch):
-    """The pure predict step `(params, state, xs, start) -> (y, state)` on rows `[start, start + batch)`."""
+    """The pure predict step `(params, state, xs, start) -> (y, state)` on rows `[start, start + batch)`;
+    across processes `y` is (processes, batch, ...), slice p holding process p's rows."""
+    by_process = model._multi_process()
 
     def step(params, state, xs, start):
-        x = model._shard(jax.tree.map(lambda a: jax.lax.dynamic_slice_in_dim(a, start, batch), xs), batch)
+        x = model._shard(_slice_batch(xs, None, start, batch, by_process), batch)
         y, state, _ = model.forward(params, state, x, training=False)
-        return y, state
+        return (model._rows_by_process(y) if by_process else y), state
 
     return step
 
@@ -967,19 +1048,35 @@ def _copy(tree):
 
 
 def _copy_array(a):
+    if _is_global(a):  # device_put refuses to copy it: XLA does
+        return _copy_global(a)
     if a.sharding.num_devices > 1:
         # keep the sharding as it is: a PRNG key's copy would lose its mesh, and the step compile again
         return jax.device_put(a, a.sharding, may_alias=False)
     return jax.device_put(a, may_alias=False)
 
 
-def _slice_batch(data, order, start, batch):
+_copy_global = jax.jit(jnp.copy)
+
+
+def _slice_batch(data, order, start, batch, by_process=False):
     """Rows `order[start:start + batch]` of every array in `data` (inside jit: no host copies); rows
-    `start:start + batch` when `order` is None (evaluate: a contiguous slice, no gather)."""
-    if order is None:
-        return jax.tree.map(lambda a: jax.lax.dynamic_slice_in_dim(a, start, batch), data)
-    idx = jax.lax.dynamic_slice_in_dim(order, start, batch)
-    return jax.tree.map(lambda a: jnp.take(a, idx, axis=0), data)
+    `start:start + batch` when `order` is None (evaluate: a contiguous slice, no gather).
+
+    `by_process` (across processes): every leaf of `data` is (processes, n, ...) and `order` (processes, n);
+    each process's rows come from its own slice (a vmap over the process axis: the gather stays on that
+    process's devices) and form the global batch (processes * batch, ...), process 0's rows first.
+    """
+
+    def rows(a, order):
+        if order is None:
+            return jax.lax.dynamic_slice_in_dim(a, start, batch)
+        return jnp.take(a, jax.lax.dynamic_slice_in_dim(order, start, batch), axis=0)
+
+    if not by_process:
+        return jax.tree.map(lambda a: rows(a, order), data)
+    per_process = jax.vmap(rows, in_axes=(0, None if order is None else 0))  # -> (processes, batch, ...)
+    return jax.tree.map(lambda a: per_process(a, order).reshape((-1,) + a.shape[2:]), data)
 
 
 def _user_batch_hooks(cbs, kind="train"):
@@ -1037,13 +1134,50 @@ def _device_data(x, y, sample_weight):
     return _device_put((x, y, sample_weight))
 
 
-def _epoch_order(n, shuffle, seed, epoch):
+def _epoch_order(n, shuffle, seed, epoch, process=0):
     """The order of the samples in epoch `epoch`: a permutation derived from (seed, epoch) when shuffling,
-    so a resumed run sees the same orders as an uninterrupted one."""
+    so a resumed run sees the same orders as an uninterrupted one. Across processes each shuffles its own
+    rows, process p > 0 from (seed, epoch, p)."""
     if shuffle == "batch" or shuffle is True:
-        order = np.random.default_rng([seed, epoch]).permutation(n).astype(np.int32)
+        entropy = [seed, epoch] if process == 0 else [seed, epoch, process]
+        order = np.random.default_rng(entropy).permutation(n).astype(np.int32)
         return order
     return np.arange(n, dtype=np.int32)
+
+
+def _replicate_from_process_0(tree, sharding):
+    """`tree` replicated over `sharding` (the devices of every process): global arrays as they are, every
+    other leaf with process 0's value (one broadcast for all of them)."""
+    leaves, treedef = jax.tree.flatten(tree)
+    local = [i for i, v in enumerate(leaves) if not _is_global(v)]
+    if local:
+        is_key = {i: jax.dtypes.issubdtype(jnp.result_type(leaves[i]), jax.dtypes.prng_key) for i in local}
+        # PRNG keys travel as their raw uint32 data
+        raw = [jax.random.key_data(leaves[i]) if is_key[i] else np.asarray(leaves[i]) for i in local]
+        for i, value in zip(local, multihost_utils.broadcast_one_to_all(raw)):
+            array = jax.make_array_from_process_local_data(sharding, value)
+            if is_key[i]:
+                array = jax.random.wrap_key_data(array, impl=jax.random.key_impl(leaves[i]))
+            leaves[i] = array
+    return jax.tree.unflatten(treedef, leaves)
+
+
+def _is_global(a):
+    """Whether `a` is an array over several processes' devices (this process holds only its part)."""
+    return isinstance(a, jax.Array) and not a.is_fully_addressable
+
+
+def _check_same_count_on_every_process(dist, n):
+    """Across processes each one must run the same steps: refuse shards of different sizes."""
+    if dist is None or dist.num_processes == 1:
+        return
+    counts = multihost_utils.process_allgather(np.int32(n)).tolist()
+    if len(set(counts)) > 1:
+        raise ValueError(
+            "Every process must pass the same number of samples (each trains on its own shard, step by "
+            f"step with the others). Received, by process: {counts}. Drop or repeat samples so that they "
+            "match."
+        )
 
 
 def _unpack_validation(validation_data):

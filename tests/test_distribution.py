@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import types
 from pathlib import Path
 
 import jax
@@ -140,6 +141,12 @@ def test_each_step_compiles_once_on_four_devices(four_devices):
     # one dispatch entry per function, except the train step's: JAX hands back the PRNG key it takes with
     # an equivalent sharding written two ways (P() and P(None)), so it keeps two entries for one program
     assert entries == {"metrics_init": 1, "train": 2, "test": 1, "predict": 1}, entries
+
+
+def test_data_parallel_needs_as_many_devices_on_every_process():
+    devices = [types.SimpleNamespace(process_index=p) for p in (0, 0, 1)]  # only their process is read
+    with pytest.raises(ValueError, match=r"same number of devices on every process.*\{0: 2, 1: 1\}"):
+        jseq.distribution.DataParallel(devices)
 
 
 # --------------------------------------------------------------------------------------------------------
