@@ -452,6 +452,9 @@ class Layer:
     def __getattr__(self, name):
         """Keras's weight attributes (`dense.kernel`, `dense.bias`, `bn.moving_mean`, `embedding.embeddings`):
         a `Weight` view of the built layer's array of that name. Only reached when no attribute has it."""
+        descriptor = getattr(type(self), name, None)
+        if isinstance(descriptor, property):  # a property raised AttributeError: let its own message out
+            return descriptor.__get__(self, type(self))
         values = self.__dict__
         for collection in ("params", "state"):
             tree = values.get(collection)
