@@ -317,8 +317,9 @@ class Trainer:
         for epoch in range(initial_epoch, epochs):
             cbs.on_epoch_begin(epoch)
             self._adopt_layer_changes()  # a callback may have changed weights or the learning rate
-            order = _epoch_order(n, shuffle, seed, epoch, self._process())
-            logs = self._run_epoch(data, order, batch_size, steps, cbs)
+            # Without shuffling the steps read contiguous rows (a slice, not a gather of `order`'s rows).
+            order = _epoch_order(n, shuffle, seed, epoch, self._process()) if _shuffles(shuffle) else None
+            logs = self._run_epoch(data, order, n, batch_size, steps, cbs)
             if self.stop_training and not logs:
                 break
             if val is not None and (epoch + 1) % validation_freq == 0:
@@ -334,9 +335,8 @@ class Trainer:
         self._live_train_state = None
         return self.history
 
-    def _run_epoch(self, data, order, batch_size, steps, cbs):
-        n = len(order)
-        order = self._place_order(order)
+    def _run_epoch(self, data, order, n, batch_size, steps, cbs):
+        order = None if order is None else self._place_order(order)
         metrics_state = self._metrics_init()
         logs = {}
         hooks = _user_batch_hooks(cbs)  # callbacks that may read or write weights between batches
@@ -1132,6 +1132,10 @@ def _device_put(data):
 
 def _device_data(x, y, sample_weight):
     return _device_put((x, y, sample_weight))
+
+
+def _shuffles(shuffle):
+    return shuffle == "batch" or shuffle is True
 
 
 def _epoch_order(n, shuffle, seed, epoch, process=0):
