@@ -27,6 +27,7 @@ import json
 import math
 import re
 import secrets
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -666,7 +667,9 @@ def _init_program(pairs, key):
     traced = pairs
     if signature is not None:
         try:
-            traced = [(type(layer).from_config(layer.get_config()), shape) for layer, shape in pairs]
+            with warnings.catch_warnings():  # the layer's own constructor warnings were given once already
+                warnings.simplefilter("ignore")
+                traced = [(type(layer).from_config(layer.get_config()), shape) for layer, shape in pairs]
         except Exception:  # a config that does not rebuild its layer: no caching
             signature, traced = None, pairs
     box = {}
