@@ -375,7 +375,8 @@ class Trainer:
     def _chunks(self, kind, batch, one_at_a_time=False):
         """The plan of steps per jitted call for this run (see `compile(steps_per_execution=)`)."""
         spe = getattr(self, "_steps_per_execution", "auto")  # predict needs no compile
-        if getattr(self, "_run_eagerly", False) or spe == 1 or (spe == "auto" and not self._loops_well()):
+        slow_loop = spe == "auto" and kind == "train" and not self._loops_well()  # only gradients are slow
+        if getattr(self, "_run_eagerly", False) or spe == 1 or slow_loop:
             return _Chunks(loop=False, fixed=1)
         if self._multi_process() and (kind == "predict" or spe == "auto"):
             # Every process must make the same calls, and timings differ between processes; the looped
@@ -390,11 +391,12 @@ class Trainer:
         return _Chunks(loop=True, fixed=None, record=self._step_seconds, key=(kind, batch))
 
     def _loops_well(self):
-        """Whether this model's step runs at least as fast inside a device loop as called step by step.
+        """Whether this model's train step runs at least as fast inside a device loop as called step by step.
 
         It does everywhere except convolutions on XLA:CPU, whose weight gradient inside a while loop misses
         a rewrite XLA applies only at top level and falls back to a much slower kernel (jax-ml/jax#12868):
-        measured 2-10x slower per step there (benchmarks/), so such models keep one step per call on CPU.
+        measured 11x slower per step here, so such models train one step per call on CPU. Their forward
+        pass loops well (evaluate/predict of the benchmarks' CNN: 5-10% faster looped).
         """
         if jax.default_backend() != "cpu":
             return True

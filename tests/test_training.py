@@ -578,6 +578,7 @@ def test_convolutions_on_cpu_keep_one_step_per_call_in_auto():
     dense.compile("sgd", "sparse_categorical_crossentropy")
     expected = jax.default_backend() != "cpu"
     assert model._chunks("train", 8).loop is expected
+    assert model._chunks("test", 8).loop is True and model._chunks("predict", 8).loop is True  # no gradient
     assert dense._chunks("train", 8).loop is True
     with pytest.raises(ValueError, match="steps_per_execution"):
         dense.compile("sgd", "mse", steps_per_execution=0)
