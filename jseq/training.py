@@ -342,35 +342,36 @@ class Trainer:
         hooks = _user_batch_hooks(cbs)  # callbacks that may read or write weights between batches
         plan = self._chunks("train", batch_size, one_at_a_time=hooks)
         full_steps = min(steps, n // batch_size)  # the rest (at most one) is the last, partial batch
-        step = 0
-        while step < steps:
-            count = plan.size(full_steps - step) if step < full_steps else 1
+        for step, count in plan.calls(steps, full_steps):
             if hooks:
                 self._sync_to_layers()
             cbs.on_train_batch_begin(step)
             if hooks:
                 self._adopt_layer_changes()
-            ts, ms = self._live_train_state, metrics_state
-            if step >= full_steps:  # the partial batch: its own shape, one plain step
-                ts, metrics_state, logs = self._get_fn("train", n % batch_size, batch_size)(
-                    ts, ms, data, order
-                )
-            elif plan.loop:
-                fn = self._get_fn("train", batch_size, batch_size, loop=True)
-                with plan.timing(count):
-                    ts, metrics_state, logs = plan.wait_for(fn(ts, ms, data, order, np.int32(count)))
-            else:
-                ts, metrics_state, logs = self._get_fn("train", batch_size, batch_size)(ts, ms, data, order)
+            ts, metrics_state, logs = self._run_steps(
+                plan, "train", batch_size, n, step, full_steps, count,
+                self._live_train_state, metrics_state, data, order,
+            )  # fmt: skip
             self._live_train_state = ts
-            step += count
             if hooks:
                 self._sync_to_layers()
-            cbs.on_train_batch_end(step - 1, logs)
+            cbs.on_train_batch_end(step + count - 1, logs)
             if hooks:
                 self._adopt_layer_changes()
             if self.stop_training:
                 break
         return {k: float(v) for k, v in logs.items()}
+
+    def _run_steps(self, plan, kind, batch, n, step, full_steps, count, *args):
+        """Steps `step .. step + count - 1` of `kind` on `args`: the last, partial batch with its own program,
+        else one plain step, or the device loop over `count` full batches (timed, for the auto plan)."""
+        if step >= full_steps:
+            return self._get_fn(kind, n % batch, batch)(*args)
+        if not plan.loop:
+            return self._get_fn(kind, batch, batch)(*args)
+        fn = self._get_fn(kind, batch, batch, loop=True)
+        with plan.timing(count):
+            return plan.wait_for(fn(*args, np.int32(count)))
 
     def _chunks(self, kind, batch, one_at_a_time=False):
         """The plan of steps per jitted call for this run (see `compile(steps_per_execution=)`)."""
@@ -441,23 +442,12 @@ class Trainer:
         logs = {}
         plan = self._chunks("test", batch_size, one_at_a_time=_user_batch_hooks(cbs, "test"))
         full_steps = min(total, n // batch_size)
-        step = 0
-        while step < total:
-            count = plan.size(full_steps - step) if step < full_steps else 1
+        for step, count in plan.calls(total, full_steps):
             cbs.on_test_batch_begin(step)
-            if step >= full_steps:
-                fn = self._get_fn("test", n % batch_size, batch_size)
-                state, metrics_state, logs = fn(params, state, metrics_state, data, None)
-            elif plan.loop:
-                fn = self._get_fn("test", batch_size, batch_size, loop=True)
-                with plan.timing(count):
-                    out = fn(params, state, metrics_state, data, None, np.int32(count))
-                    state, metrics_state, logs = plan.wait_for(out)
-            else:
-                fn = self._get_fn("test", batch_size, batch_size)
-                state, metrics_state, logs = fn(params, state, metrics_state, data, None)
-            step += count
-            cbs.on_test_batch_end(step - 1, logs)
+            state, metrics_state, logs = self._run_steps(
+                plan, "test", batch_size, n, step, full_steps, count, params, state, metrics_state, data, None
+            )
+            cbs.on_test_batch_end(step + count - 1, logs)
         logs = {k: float(v) for k, v in logs.items()}
         self._store_state(state)
         cbs.on_test_end(logs)
@@ -483,30 +473,23 @@ class Trainer:
         plan = self._chunks("predict", batch_size, one_at_a_time=_user_batch_hooks(cbs, "predict"))
         full_steps = min(total, n // batch_size)
         buffer = None  # looped: the outputs of all full batches, written in place on the device
-        step = 0
-        while step < total:
-            count = plan.size(full_steps - step) if step < full_steps else 1
+        for step, count in plan.calls(total, full_steps):
             cbs.on_predict_batch_begin(step)
-            if step >= full_steps:
-                fn = self._get_fn("predict", n % batch_size, batch_size)
-                y, state = fn(params, state, xs, np.int32(step * batch_size))
-                y = self._local_rows(y)
-                outputs.append(y)
-            elif plan.loop:
+            if step < full_steps and plan.loop:  # the loop's arguments differ: first step, count, buffer
                 fn = self._get_fn("predict", batch_size, batch_size, loop=True)
                 if buffer is None:
                     buffer = fn.empty(params, state, xs, full_steps)
                 with plan.timing(count):
-                    out = fn(params, state, xs, np.int32(step), np.int32(count), buffer)
-                    state, buffer = plan.wait_for(out)
+                    state, buffer = plan.wait_for(
+                        fn(params, state, xs, np.int32(step), np.int32(count), buffer)
+                    )
                 y = buffer
             else:
-                fn = self._get_fn("predict", batch_size, batch_size)
-                y, state = fn(params, state, xs, np.int32(step * batch_size))
+                args = (params, state, xs, np.int32(step * batch_size))
+                y, state = self._run_steps(plan, "predict", batch_size, n, step, full_steps, 1, *args)
                 y = self._local_rows(y)
                 outputs.append(y)
-            step += count
-            cbs.on_predict_batch_end(step - 1, {"outputs": y})
+            cbs.on_predict_batch_end(step + count - 1, {"outputs": y})
         self._store_state(state)
         cbs.on_predict_end()
         if buffer is not None:  # exactly the full batches' rows
@@ -852,10 +835,18 @@ class Trainer:
                 fn = _predict_loop(step, batch, dist) if loop else _jit(self, step)
             elif kind == "train":
                 step = self._train_step(batch, stride)
-                fn = _jit(self, _train_loop(step), donate=(0, 1)) if loop else _jit(self, step, donate=(0, 1))
+                fn = (
+                    _jit(self, _train_loop(step, self._logs), donate=(0, 1))
+                    if loop
+                    else _jit(self, step, donate=(0, 1))
+                )
             else:
                 step = self._test_step(batch, stride)
-                fn = _jit(self, _test_loop(step), donate=(2,)) if loop else _jit(self, step, donate=(2,))
+                fn = (
+                    _jit(self, _test_loop(step, self._logs), donate=(2,))
+                    if loop
+                    else _jit(self, step, donate=(2,))
+                )
             self._compiled_fns[key] = fn
         return fn
 
@@ -911,7 +902,6 @@ class Trainer:
             trainable = optax.apply_updates(ts.trainable, updates)
             return TrainState(trainable, ts.frozen, state, opt_state, key), new_metrics, logs
 
-        step.logs = model._logs
         return step
 
     def _test_step(self, batch, stride):
@@ -928,7 +918,6 @@ class Trainer:
             _, new_metrics, logs = model._loss_and_logs(y_pred, y, sw, metrics_state, penalty, batch)
             return state, new_metrics, logs
 
-        step.logs = model._logs
         return step
 
 
@@ -955,20 +944,20 @@ def _jit(model, fn, donate=()):
 # are grouped into calls never changes the numbers.
 
 
-def _train_loop(step):
+def _train_loop(step, logs_of):
     def loop(ts, metrics_state, data, order, count):
         body = lambda _, carry: step(*carry, data, order)[:2]
         ts, metrics_state = jax.lax.fori_loop(0, count, body, (ts, metrics_state))
-        return ts, metrics_state, step.logs(metrics_state)
+        return ts, metrics_state, logs_of(metrics_state)
 
     return loop
 
 
-def _test_loop(step):
+def _test_loop(step, logs_of):
     def loop(params, state, metrics_state, data, order, count):
         body = lambda _, carry: step(params, *carry, data, order)[:2]
         state, metrics_state = jax.lax.fori_loop(0, count, body, (state, metrics_state))
-        return state, metrics_state, step.logs(metrics_state)
+        return state, metrics_state, logs_of(metrics_state)
 
     return loop
 
@@ -1015,6 +1004,14 @@ class _Chunks:
 
     def __init__(self, loop, fixed, record=None, key=None):
         self.loop, self.fixed, self.record, self.key = loop, fixed, record, key
+
+    def calls(self, total, full_steps):
+        """`(first step, count)` of each call: chunks of the `full_steps` full batches, then the partial."""
+        step = 0
+        while step < total:
+            count = self.size(full_steps - step) if step < full_steps else 1
+            yield step, count
+            step += count
 
     def size(self, remaining):
         if self.fixed is not None:
