@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 
 from jseq import activations, initializers, regularizers
-from jseq.core import KerasTensor, Layer, check_compatible, next_key, shape_str
+from jseq.core import Container, KerasTensor, Layer, check_compatible, next_key, shape_str
 from jseq.layers.core import _positive_int
 
 
@@ -523,7 +523,7 @@ class GRU(_Recurrent):
 # Wrappers. Their params and state are their inner layers' (a wrapper holds no arrays of its own).
 
 
-class Bidirectional(Layer):
+class Bidirectional(Container):
     """Runs a recurrent layer forward and a copy of it backward over the sequence, and merges the two.
 
         y = merge(forward(x), reverse_in_time(backward(x)))     # reverse only with return_sequences
@@ -603,38 +603,13 @@ class Bidirectional(Layer):
         halves = (getattr(self, "forward_layer", None), getattr(self, "backward_layer", None))
         return [layer for layer in halves if layer is not None]
 
-    @property
-    def params(self):
-        return {layer.name: layer.params for layer in self._sublayers()}
-
-    @params.setter
-    def params(self, value):
-        for layer in self._sublayers():
-            layer.params = value[layer.name]
-
-    @property
-    def state(self):
-        return {layer.name: layer.state for layer in self._sublayers()}
-
-    @state.setter
-    def state(self, value):
-        for layer in self._sublayers():
-            layer.state = value[layer.name]
+    # params, state, trainable_mask, regularization_loss and weights: the Container's, over the two halves
 
     def _set_built(self, input_shape, output_shape, params, state):
         for layer in self._sublayers():
             out = layer.compute_output_shape(input_shape)
             layer._set_built(input_shape, out, params[layer.name], state[layer.name])
         self.input_shape, self.output_shape, self.built = input_shape, output_shape, True
-
-    def _weight_views(self):
-        return self.forward_layer._weight_views() + self.backward_layer._weight_views()
-
-    def trainable_mask(self):
-        return {layer.name: layer.trainable_mask() for layer in self._sublayers()}
-
-    def regularization_loss(self, params):
-        return sum(layer.regularization_loss(params[layer.name]) for layer in self._sublayers())
 
     # ---- init / apply ------------------------------------------------------------------------------------
 
