@@ -36,6 +36,7 @@ import optax
 from jax.experimental import multihost_utils
 
 from jseq import distribution as distribution_module
+from jseq import kernels
 from jseq import losses as losses_module
 from jseq import metrics as metrics_module
 from jseq import optimizers as optimizers_module
@@ -206,11 +207,12 @@ class Trainer:
             run_eagerly: run the steps without `jax.jit` (for debugging with print and pdb).
             steps_per_execution: steps per jitted call. An int runs that many (a `fori_loop` over the step;
                 callbacks see every `steps_per_execution`-th batch, as in Keras); 1 is one plain jitted step
-                per call. "auto" (default) loops over as many steps as take about 50 ms, measured as it
-                runs, so the progress bar still moves and the host's per-step cost disappears; it keeps one
-                step per call for models the loop makes slower (convolutions on CPU, see `_loops_well`)
-                and whenever a callback has batch hooks. Results are the same either way. Across processes
-                "auto" is one step per call (measured timings would differ between the processes).
+                per call. "auto" (default): where nothing looks at single batches (no verbose=1 progress
+                bar, no callback with batch hooks), every full batch of an epoch in one call; with a
+                progress bar, calls of about 0.2 s, measured as it runs, so the bar still moves; with batch
+                hooks, one step per call as in Keras. Results are the same either way. Models the loop
+                makes slower (transposed convolutions on CPU, see `_loops_well`) keep one plain step per
+                call. Across processes with a progress bar, one step per call (timings differ there).
         """
         del auto_scale_loss
         if isinstance(loss_weights, (list, tuple)) and any(isinstance(w, str) for w in loss_weights):
@@ -337,10 +339,11 @@ class Trainer:
 
     def _run_epoch(self, data, order, n, batch_size, steps, cbs):
         order = None if order is None else self._place_order(order)
+        self._next_step_keys()
         metrics_state = self._metrics_init()
         logs = {}
         hooks = _user_batch_hooks(cbs)  # callbacks that may read or write weights between batches
-        plan = self._chunks("train", batch_size, one_at_a_time=hooks)
+        plan = self._chunks("train", batch_size, cbs)
         full_steps = min(steps, n // batch_size)  # the rest (at most one) is the last, partial batch
         for step, count in plan.calls(steps, full_steps):
             if hooks:
@@ -373,18 +376,25 @@ class Trainer:
         with plan.timing(count):
             return plan.wait_for(fn(*args, np.int32(count)))
 
-    def _chunks(self, kind, batch, one_at_a_time=False):
+    def _chunks(self, kind, batch, cbs):
         """The plan of steps per jitted call for this run (see `compile(steps_per_execution=)`)."""
         spe = getattr(self, "_steps_per_execution", "auto")  # predict needs no compile
         slow_loop = spe == "auto" and kind == "train" and not self._loops_well()  # only gradients are slow
         if getattr(self, "_run_eagerly", False) or spe == 1 or slow_loop:
             return _Chunks(loop=False, fixed=1)
-        if self._multi_process() and (kind == "predict" or spe == "auto"):
-            # Every process must make the same calls, and timings differ between processes; the looped
-            # predict writes one array of outputs, where each process wants only its own rows.
+        if self._multi_process() and kind == "predict":
+            # the looped predict writes one array of outputs, where each process wants only its own rows
             return _Chunks(loop=False, fixed=1)
         if spe != "auto":  # Keras's meaning: callbacks see batches spe - 1, 2 * spe - 1, ...
             return _Chunks(loop=True, fixed=spe)
+        one_at_a_time = _user_batch_hooks(cbs, kind)
+        if not one_at_a_time and not _shows_batches(cbs):
+            # Nothing looks at single batches: all full batches in one call. Each call costs more than
+            # its steps (on CPU, XLA allocates the program's scratch memory afresh each time: 18 ms per call
+            # for the benchmarks' CNN at batch 128, about one step's compute).
+            return _Chunks(loop=True, fixed=_Chunks.ALL)
+        if self._multi_process():  # every process must make the same calls; timings differ between them
+            return _Chunks(loop=False, fixed=1)
         if one_at_a_time:  # auto keeps Keras's default for callbacks that act on every batch
             return _Chunks(loop=True, fixed=1)
         if not hasattr(self, "_step_seconds"):
@@ -394,10 +404,10 @@ class Trainer:
     def _loops_well(self):
         """Whether this model's train step runs at least as fast inside a device loop as called step by step.
 
-        It does everywhere except convolutions on XLA:CPU, whose weight gradient inside a while loop misses
-        a rewrite XLA applies only at top level and falls back to a much slower kernel (jax-ml/jax#12868):
-        measured 11x slower per step here, so such models train one step per call on CPU. Their forward
-        pass loops well (evaluate/predict of the benchmarks' CNN: 5-10% faster looped).
+        It does everywhere except on XLA:CPU for layers marked `slow_in_cpu_loops` (transposed
+        convolutions): XLA computes a convolution's gradients inside a while loop with kernels several
+        times slower than the ones it picks at the top level of a program (jax-ml/jax#12868). The other
+        convolutions compute their gradients in loops with `jseq.kernels.conv` instead.
         """
         if jax.default_backend() != "cpu":
             return True
@@ -440,7 +450,7 @@ class Trainer:
         metrics_state = self._metrics_init()
         cbs.on_test_begin()
         logs = {}
-        plan = self._chunks("test", batch_size, one_at_a_time=_user_batch_hooks(cbs, "test"))
+        plan = self._chunks("test", batch_size, cbs)
         full_steps = min(total, n // batch_size)
         for step, count in plan.calls(total, full_steps):
             cbs.on_test_batch_begin(step)
@@ -470,7 +480,7 @@ class Trainer:
         xs = self._place_data(x)
         outputs = []
         cbs.on_predict_begin()
-        plan = self._chunks("predict", batch_size, one_at_a_time=_user_batch_hooks(cbs, "predict"))
+        plan = self._chunks("predict", batch_size, cbs)
         full_steps = min(total, n // batch_size)
         buffer = None  # looped: the outputs of all full batches, written in place on the device
         for step, count in plan.calls(total, full_steps):
@@ -511,6 +521,7 @@ class Trainer:
         self._push_learning_rate()
         fn = self._get_fn("train", n, n)
         data, order = _device_data(x, y, sample_weight), jnp.arange(n, dtype=jnp.int32)
+        self._next_step_keys()
         ts, _, logs = fn(self._live_train_state, self._metrics_init(), data, order)
         self._live_train_state = ts
         self._sync_to_layers()
@@ -630,6 +641,11 @@ class Trainer:
         self._synced_leaves = [id(v) for v in jax.tree.leaves(self.params)]
         # The next step donates the train state's buffers; the layers keep their own copies.
         self._live_train_state = _copy(ts)
+
+    def _next_step_keys(self):
+        """A new key for the train state: the steps that follow derive theirs from it and their index."""
+        ts = self._live_train_state
+        self._live_train_state = ts._replace(key=_split_key(ts.key))
 
     def _adopt_layer_changes(self):
         """If a callback assigned weights (or changed `trainable`), rebuild the train state from them."""
@@ -888,11 +904,13 @@ class Trainer:
         def step(ts, metrics_state, data, order):
             rows = _slice_batch(data, order, metrics_state["batch"] * stride, batch, by_process)
             x, y, sw = model._shard(rows, batch)
-            key, dropout_key = jax.random.split(ts.key)
+            # The step's key is the epoch's key folded with the step's index: unused (no dropout), XLA
+            # drops it, where a key carried from step to step would be split at every step regardless.
+            step_key = jax.random.fold_in(ts.key, metrics_state["batch"])
 
             def loss_fn(trainable):
                 params = merge(trainable, ts.frozen)
-                y_pred, state, penalty = model.forward(params, ts.state, x, training=True, key=dropout_key)
+                y_pred, state, penalty = model.forward(params, ts.state, x, training=True, key=step_key)
                 penalty = penalty + model.regularization_loss(params)
                 total, new_metrics, logs = model._loss_and_logs(y_pred, y, sw, metrics_state, penalty, batch)
                 return total, (state, new_metrics, logs)
@@ -900,7 +918,7 @@ class Trainer:
             (_, (state, new_metrics, logs)), grads = jax.value_and_grad(loss_fn, has_aux=True)(ts.trainable)
             updates, opt_state = tx.update(grads, ts.opt_state, ts.trainable)
             trainable = optax.apply_updates(ts.trainable, updates)
-            return TrainState(trainable, ts.frozen, state, opt_state, key), new_metrics, logs
+            return TrainState(trainable, ts.frozen, state, opt_state, ts.key), new_metrics, logs
 
         return step
 
@@ -947,7 +965,8 @@ def _jit(model, fn, donate=()):
 def _train_loop(step, logs_of):
     def loop(ts, metrics_state, data, order, count):
         body = lambda _, carry: step(*carry, data, order)[:2]
-        ts, metrics_state = jax.lax.fori_loop(0, count, body, (ts, metrics_state))
+        with kernels.device_loop():  # layers may differentiate another way inside loops (see jseq.kernels)
+            ts, metrics_state = jax.lax.fori_loop(0, count, body, (ts, metrics_state))
         return ts, metrics_state, logs_of(metrics_state)
 
     return loop
@@ -1000,7 +1019,8 @@ class _Chunks:
     calls from the last measured seconds per step (kept in `record` on the model, across epochs and fits).
     """
 
-    TARGET = 0.05  # seconds per call: the progress bar redraws at most every 0.05 s in a terminal
+    TARGET = 0.2  # seconds per call, where a progress bar redraws after each
+    ALL = 2**31 - 1  # a `fixed` count: every remaining full batch in one call
 
     def __init__(self, loop, fixed, record=None, key=None):
         self.loop, self.fixed, self.record, self.key = loop, fixed, record, key
@@ -1056,6 +1076,7 @@ def _copy_array(a):
 
 
 _copy_global = jax.jit(jnp.copy)
+_split_key = jax.jit(lambda key: jax.random.split(key)[0])
 
 
 def _slice_batch(data, order, start, batch, by_process=False):
@@ -1076,6 +1097,12 @@ def _slice_batch(data, order, start, batch, by_process=False):
         return jax.tree.map(lambda a: rows(a, order), data)
     per_process = jax.vmap(rows, in_axes=(0, None if order is None else 0))  # -> (processes, batch, ...)
     return jax.tree.map(lambda a: per_process(a, order).reshape((-1,) + a.shape[2:]), data)
+
+
+def _shows_batches(cbs):
+    """Whether a progress bar redraws after batches (verbose=1), so calls should end now and then."""
+    progbar = cbs._progbar
+    return progbar is not None and progbar.verbose == 1
 
 
 def _user_batch_hooks(cbs, kind="train"):

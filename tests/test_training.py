@@ -10,6 +10,8 @@ import pytest
 
 import jseq
 from jseq import layers
+from jseq.callbacks import CallbackList
+from jseq.training import _Chunks
 from tests.conftest import MNIST_DIR
 
 
@@ -571,14 +573,34 @@ def test_callbacks_see_every_kth_batch_with_an_int_and_every_batch_in_auto(spe, 
     assert len(ends) == 2 and all(np.isfinite(ends))
 
 
-def test_convolutions_on_cpu_keep_one_step_per_call_in_auto():
-    model = jseq.Sequential([jseq.Input((8, 8, 1)), layers.Conv2D(2, 3), layers.Flatten(), layers.Dense(2)])
-    model.compile("sgd", "mse")
+def _callbacks(model, verbose, callbacks=None):
+    return CallbackList(callbacks, add_progbar=verbose != 0, model=model, verbose=verbose, epochs=1, steps=8)
+
+
+def test_auto_runs_the_epoch_in_one_call_unless_someone_watches_the_batches():
     dense = _mlp()
     dense.compile("sgd", "sparse_categorical_crossentropy")
+    unwatched = dense._chunks("train", 8, _callbacks(dense, 0))
+    assert unwatched.loop and unwatched.fixed == _Chunks.ALL and unwatched.size(50) == 50
+    assert dense._chunks("test", 8, _callbacks(dense, 2)).fixed == _Chunks.ALL  # one line per epoch
+    progress = dense._chunks("train", 8, _callbacks(dense, 1))
+    assert progress.loop and progress.fixed is None  # timed calls of about TARGET seconds
+    hooks = jseq.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: None)
+    assert dense._chunks("train", 8, _callbacks(dense, 0, [hooks])).fixed == 1
+
+
+def test_only_transposed_convolutions_on_cpu_keep_one_step_per_call_in_auto():
+    conv = jseq.Sequential([jseq.Input((8, 8, 1)), layers.Conv2D(2, 3), layers.Flatten(), layers.Dense(2)])
+    transposed = jseq.Sequential(
+        [jseq.Input((8, 8, 1)), layers.Conv2DTranspose(2, 3), layers.Flatten(), layers.Dense(2)]
+    )
+    dense = _mlp()
+    for model in (conv, transposed, dense):
+        model.compile("sgd", "mse")
     expected = jax.default_backend() != "cpu"
-    assert model._chunks("train", 8).loop is expected
-    assert model._chunks("test", 8).loop is True and model._chunks("predict", 8).loop is True  # no gradient
-    assert dense._chunks("train", 8).loop is True
+    assert conv._chunks("train", 8, _callbacks(conv, 0)).loop is True  # jseq.kernels.conv's gradients
+    assert transposed._chunks("train", 8, _callbacks(transposed, 0)).loop is expected
+    assert transposed._chunks("test", 8, _callbacks(transposed, 0)).loop is True  # no gradient
+    assert transposed._chunks("predict", 8, _callbacks(transposed, 0)).loop is True
     with pytest.raises(ValueError, match="steps_per_execution"):
         dense.compile("sgd", "mse", steps_per_execution=0)

@@ -1,7 +1,8 @@
 """Convolution layers: Conv1D, Conv2D, DepthwiseConv2D, SeparableConv2D, Conv2DTranspose.
 
-Every convolution is one call of XLA's native convolution (`lax.conv_general_dilated`, or
-`lax.conv_transpose`). Kernels keep Keras's layout whatever the data format,
+Every convolution is one call of XLA's native convolution: `lax.conv_general_dilated` through
+`jseq.kernels.conv` (which computes the kernel gradient its own way inside CPU training loops), or
+`lax.conv_transpose`. Kernels keep Keras's layout whatever the data format,
 `(*kernel_size, in_channels // groups, filters)`, so `set_weights(keras_layer.get_weights())` copies across.
 
 The output length along one spatial axis (Keras's rule), with the dilated kernel `k' = d * (k - 1) + 1`:
@@ -15,7 +16,7 @@ The argument helpers at the top are shared by the pooling and reshaping layers.
 import jax
 from jax import lax
 
-from jseq import activations, initializers, regularizers
+from jseq import activations, initializers, kernels, regularizers
 from jseq.core import Layer, check_not_empty, shape_str
 from jseq.layers.core import _positive_int
 
@@ -116,9 +117,6 @@ class _BaseConv(Layer):
 
     rank = 2
     _regularized = {"kernel": "kernel_regularizer", "bias": "bias_regularizer"}  # param -> its penalty
-    # XLA:CPU computes a convolution's weight gradient with a much slower kernel inside a while loop
-    # (jax-ml/jax#12868), so `fit` keeps one step per call for models with convolutions on CPU.
-    slow_in_cpu_loops = True
 
     def _store_common(self, kernel_size, strides, padding, data_format, dilation_rate, allow_causal=False):
         cls = type(self).__name__
@@ -282,14 +280,14 @@ class _Conv(_BaseConv):
 
     def apply(self, params, state, x, *, training=False, key=None):
         del training, key
-        y = lax.conv_general_dilated(
+        y = kernels.conv(
             x,
             params["kernel"],
-            window_strides=self.strides,
-            padding=self._lax_padding(),
-            rhs_dilation=self.dilation_rate,
-            dimension_numbers=self._dimension_numbers(),
-            feature_group_count=self.groups,
+            self.strides,
+            self._lax_padding(),
+            self.dilation_rate,
+            self._dimension_numbers(),
+            groups=self.groups,
         )
         return self._bias_and_activation(y, params), state
 
@@ -404,14 +402,14 @@ class DepthwiseConv2D(_BaseConv):
 def _depthwise(layer, x, kernel):
     """A grouped convolution with one group per input channel: kernel (kh, kw, C, m) -> (kh, kw, 1, C * m)."""
     channels, multiplier = kernel.shape[-2:]
-    return lax.conv_general_dilated(
+    return kernels.conv(
         x,
         kernel.reshape(kernel.shape[:-2] + (1, channels * multiplier)),  # output channel c * m + k
-        window_strides=layer.strides,
-        padding=layer.padding.upper(),
-        rhs_dilation=layer.dilation_rate,
-        dimension_numbers=layer._dimension_numbers(),
-        feature_group_count=channels,
+        layer.strides,
+        layer.padding.upper(),
+        layer.dilation_rate,
+        layer._dimension_numbers(),
+        groups=channels,
     )
 
 
@@ -503,12 +501,9 @@ class SeparableConv2D(_BaseConv):
     def apply(self, params, state, x, *, training=False, key=None):
         del training, key
         y = _depthwise(self, x, params["depthwise_kernel"])
-        y = lax.conv_general_dilated(  # the 1x1 step: a matmul over channels at every pixel
-            y,
-            params["pointwise_kernel"],
-            (1,) * self.rank,
-            "VALID",
-            dimension_numbers=self._dimension_numbers(),
+        ones = (1,) * self.rank
+        y = kernels.conv(  # the 1x1 step: a matmul over channels at every pixel
+            y, params["pointwise_kernel"], ones, "VALID", ones, self._dimension_numbers()
         )
         return self._bias_and_activation(y, params), state
 
@@ -556,6 +551,11 @@ class Conv2DTranspose(_BaseConv):
     Output size per axis: "same": `size * stride`; "valid": `(size - 1) * stride + max(kernel, stride)`.
     Params: `kernel (kh, kw, filters, channels)` (Keras's transposed layout), `bias (filters,)`.
     """
+
+    # Its kernel gradient is a convolution that XLA:CPU computes with a much slower kernel inside a while
+    # loop (jax-ml/jax#12868), and `jseq.kernels` has no replacement for it: `fit` keeps one step per call
+    # for models with this layer on CPU.
+    slow_in_cpu_loops = True
 
     def __init__(
         self,
