@@ -151,6 +151,8 @@ def _tap_kernel_gradient(x, dy, kernel_shape, pads, strides, dilation, groups):
         ends = (s + (n - 1) * st + 1 for s, n, st in zip(start[1:], spatial_out, strides))
         limit = (x.shape[0], *ends, c_in)
         window = lax.slice(x, start, limit, (1, *strides, 1)).reshape(-1, groups, c_in // groups)
-        # (C_in / G, G, C_out / G) -> (C_in / G, C_out): output channel g * (C_out / G) + f, as the kernel's
+        # (C_in / G, G, C_out / G) -> (C_in / G, C_out): output channel g * (C_out / G) + f, as the kernel's.
+        # With G = 1 this batched form is still the faster one inside loops on XLA:CPU (a CNN epoch of the
+        # benchmarks: 0.55 s, against 0.65 s with a plain (C_in, N) @ (N, C_out)).
         taps.append(jnp.einsum("ngc,ngf->cgf", window, dy).reshape(c_in // groups, c_out))
     return jnp.stack(taps).reshape(kernel_shape)
