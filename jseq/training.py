@@ -321,7 +321,7 @@ class Trainer:
             self._adopt_layer_changes()  # a callback may have changed weights or the learning rate
             # Without shuffling the steps read contiguous rows (a slice, not a gather of `order`'s rows).
             order = _epoch_order(n, shuffle, seed, epoch, self._process()) if _shuffles(shuffle) else None
-            logs = self._run_epoch(data, order, n, batch_size, steps, cbs)
+            logs = self._run_epoch(data, order, n, batch_size, steps, cbs, epoch)
             if self.stop_training and not logs:
                 break
             if val is not None and (epoch + 1) % validation_freq == 0:
@@ -337,10 +337,9 @@ class Trainer:
         self._live_train_state = None
         return self.history
 
-    def _run_epoch(self, data, order, n, batch_size, steps, cbs):
+    def _run_epoch(self, data, order, n, batch_size, steps, cbs, epoch):
         order = None if order is None else self._place_order(order)
-        self._next_step_keys()
-        metrics_state = self._metrics_init()
+        metrics_state = self._metrics_init(epoch)
         logs = {}
         hooks = _user_batch_hooks(cbs)  # callbacks that may read or write weights between batches
         plan = self._chunks("train", batch_size, cbs)
@@ -521,7 +520,6 @@ class Trainer:
         self._push_learning_rate()
         fn = self._get_fn("train", n, n)
         data, order = _device_data(x, y, sample_weight), jnp.arange(n, dtype=jnp.int32)
-        self._next_step_keys()
         ts, _, logs = fn(self._live_train_state, self._metrics_init(), data, order)
         self._live_train_state = ts
         self._sync_to_layers()
@@ -641,11 +639,6 @@ class Trainer:
         self._synced_leaves = [id(v) for v in jax.tree.leaves(self.params)]
         # The next step donates the train state's buffers; the layers keep their own copies.
         self._live_train_state = _copy(ts)
-
-    def _next_step_keys(self):
-        """A new key for the train state: the steps that follow derive theirs from it and their index."""
-        ts = self._live_train_state
-        self._live_train_state = ts._replace(key=_split_key(ts.key))
 
     def _adopt_layer_changes(self):
         """If a callback assigned weights (or changed `trainable`), rebuild the train state from them."""
@@ -813,23 +806,24 @@ class Trainer:
             names += [f"{n}_loss" for n in self._output_names()]
         return names + [name for name, _, _, _ in self._compiled_metrics or []]
 
-    def _metrics_init(self):
-        """Zeroed running means and metric states, made by one jitted program (cached per compile), on the
+    def _metrics_init(self, epoch=0):
+        """Zeroed running means and metric states, and the epoch and step counters (a train step's key is
+        the train state's folded with both), made by one jitted program (cached per compile), on the
         data-parallel devices already: placed like the step's outputs, they do not make it compile again."""
         dist = getattr(self, "_dist", None)
         key = ("metrics_init", id(self._compiled_metrics), len(self._output_shapes()), dist)
         fn = self._compiled_fns.get(key)
         if fn is None:
             fn = self._compiled_fns[key] = _jit_placed(self._fresh_metrics, dist)
-        return fn()
+        return fn(np.int32(epoch))
 
-    def _fresh_metrics(self):
+    def _fresh_metrics(self, epoch):
         loss_count = len(self._output_shapes())
         trackers = {"loss": _mean_init()}
         if loss_count > 1:
             trackers.update({f"{n}_loss": _mean_init() for n in self._output_names()})
         metrics = [m.init() for _, _, m, _ in self._compiled_metrics]
-        return {"trackers": trackers, "metrics": metrics, "batch": jnp.int32(0)}
+        return {"trackers": trackers, "metrics": metrics, "batch": jnp.int32(0), "epoch": epoch}
 
     # ---- the pure steps --------------------------------------------------------------------------------
 
@@ -886,7 +880,8 @@ class Trainer:
             metric.update(m_state, ys[i], outs[i], sw if weighted else None)  # Keras: only weighted_metrics
             for (_, i, metric, weighted), m_state in zip(self._compiled_metrics, metrics_state["metrics"])
         ]
-        new_state = {"trackers": trackers, "metrics": new_metric_states, "batch": metrics_state["batch"] + 1}
+        new_state = {**metrics_state, "trackers": trackers, "metrics": new_metric_states}
+        new_state["batch"] = metrics_state["batch"] + 1
         return total, new_state, self._logs(new_state)
 
     def _logs(self, metrics_state):
@@ -904,9 +899,10 @@ class Trainer:
         def step(ts, metrics_state, data, order):
             rows = _slice_batch(data, order, metrics_state["batch"] * stride, batch, by_process)
             x, y, sw = model._shard(rows, batch)
-            # The step's key is the epoch's key folded with the step's index: unused (no dropout), XLA
-            # drops it, where a key carried from step to step would be split at every step regardless.
-            step_key = jax.random.fold_in(ts.key, metrics_state["batch"])
+            # The step's key is the fit's key folded with the epoch and the step's index: unused (no
+            # dropout), XLA drops it, where a key carried from step to step would be split at every step.
+            epoch_key = jax.random.fold_in(ts.key, metrics_state["epoch"])
+            step_key = jax.random.fold_in(epoch_key, metrics_state["batch"])
 
             def loss_fn(trainable):
                 params = merge(trainable, ts.frozen)
@@ -1076,7 +1072,6 @@ def _copy_array(a):
 
 
 _copy_global = jax.jit(jnp.copy)
-_split_key = jax.jit(lambda key: jax.random.split(key)[0])
 
 
 def _slice_batch(data, order, start, batch, by_process=False):
