@@ -8,10 +8,11 @@ The whole loop in one module. `compile` only resolves names: an Optax transforma
       frozen     params pytree, trainable leaves replaced by None
       state      non-trainable layer state (BatchNormalization statistics, carried RNN states)
       opt_state  the optimizer's state over `trainable` (iterations and learning rate included)
-      key        the PRNG key that dropout draws from, split once per step
+      key        the fit's PRNG key: a step's dropout key is it folded with the epoch and the step index
 
-and calls `train_step(train_state, metrics_state, data, start) -> (train_state, metrics_state, logs)`, jitted
-once per batch shape (the full batch and the last partial one). The epoch's data sits on the device; a step
+and calls `train_step(train_state, metrics_state, data, order) -> (train_state, metrics_state, logs)`, jitted
+once per batch shape (the full batch and the last partial one), usually as the body of a `fori_loop` that
+runs many full batches per call (`compile(steps_per_execution=)`). The epoch's data sits on the device; a step
 takes its rows with `dynamic_slice` from the epoch's permutation, so nothing is copied from the host per step.
 `logs` are running means computed on the device; the progress bar reads them only when it redraws.
 
