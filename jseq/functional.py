@@ -26,10 +26,18 @@ their order and dicts go by sorted key, as in Keras; a list of one output is ret
 
 from typing import NamedTuple
 
-import jax
 import jax.numpy as jnp
 
-from jseq.core import Container, KerasTensor, Layer, infer_output_shape, next_key, shape_str, unique_name
+from jseq.core import (
+    Container,
+    KerasTensor,
+    Layer,
+    infer_output_shape,
+    next_key,
+    shape_str,
+    split_key,
+    unique_name,
+)
 from jseq.saving.api import Saving
 from jseq.summary import summary_lines
 from jseq.training import Trainer
@@ -459,7 +467,7 @@ class Functional(Saving, Trainer, Container):
         flat = self._flat_inputs(_shape_tuples(input_shape))
         shapes = {id(t): tuple(s) for t, s in zip(self._inputs, flat)}
         names = [layer.name for layer in self._graph_layers]
-        keys = dict(zip(names, jax.random.split(key, max(1, len(names)))))
+        keys = dict(zip(names, split_key(key, max(1, len(names)))))
         params, state = {}, {}
         for node in self._nodes:
             layer = node.layer
@@ -478,7 +486,7 @@ class Functional(Saving, Trainer, Container):
         masks = {}
         if mask is not None:
             masks = {id(t): m for t, m in zip(self._inputs, self._flat_inputs(mask)) if m is not None}
-        keys = [None] * len(self._nodes) if key is None else jax.random.split(key, max(1, len(self._nodes)))
+        keys = [None] * len(self._nodes) if key is None else split_key(key, max(1, len(self._nodes)))
         state, penalty = dict(state), 0.0
         for node, k in zip(self._nodes, keys):
             layer = node.layer

@@ -8,7 +8,6 @@ Sequential is a nested dict. `forward` is `apply` that also returns the activity
 the train step adds to the loss together with `regularization_loss(params)`.
 """
 
-import jax
 import jax.numpy as jnp
 
 from jseq.core import (
@@ -23,6 +22,7 @@ from jseq.core import (
     infer_output_shape,
     next_key,
     shape_str,
+    split_key,
     standardize_shape,
     unique_name,
 )
@@ -181,7 +181,7 @@ class Sequential(Saving, Trainer, Container):
     # ---- the pure functions: folds over the layers ---------------------------------------------------
 
     def init(self, key, input_shape):
-        keys = jax.random.split(key, max(1, len(self._layers)))
+        keys = split_key(key, max(1, len(self._layers)))
         shape, params, state = input_shape, {}, {}
         for layer, k in zip(self._layers, keys):
             shape, params[layer.name], state[layer.name] = layer.init(k, shape)
@@ -189,7 +189,7 @@ class Sequential(Saving, Trainer, Container):
 
     def forward(self, params, state, x, *, training=False, key=None, mask=None):
         """`apply` that also returns the sum of the layers' activity-regularization penalties."""
-        keys = [None] * len(self._layers) if key is None else jax.random.split(key, max(1, len(self._layers)))
+        keys = [None] * len(self._layers) if key is None else split_key(key, max(1, len(self._layers)))
         new_state, penalty = {}, 0.0
         for layer, k in zip(self._layers, keys):
             extra = {"mask": mask} if layer.call_takes_mask else {}

@@ -13,11 +13,10 @@ The output length along one spatial axis (Keras's rule), with the dilated kernel
 The argument helpers at the top are shared by the pooling and reshaping layers.
 """
 
-import jax
 from jax import lax
 
 from jseq import activations, initializers, kernels, regularizers
-from jseq.core import Layer, check_not_empty, shape_str
+from jseq.core import Layer, check_not_empty, shape_str, split_key
 from jseq.layers.core import _positive_int
 
 # --------------------------------------------------------------------------------------------------------
@@ -266,7 +265,7 @@ class _Conv(_BaseConv):
         lengths = self._output_lengths(input_shape)
         output_shape = with_spatial(input_shape, self.data_format, lengths, self.filters)
         check_not_empty(self, output_shape)
-        k_kernel, k_bias = jax.random.split(key)
+        k_kernel, k_bias = split_key(key)
         shape = self.kernel_size + (channels // self.groups, self.filters)
         params = {"kernel": initializers.draw(self.kernel_initializer, k_kernel, shape, self.dtype)}
         if self.use_bias:
@@ -387,7 +386,7 @@ class DepthwiseConv2D(_BaseConv):
         lengths = self._output_lengths(input_shape)
         output_shape = with_spatial(input_shape, self.data_format, lengths, out_channels)
         check_not_empty(self, output_shape)
-        k_kernel, k_bias = jax.random.split(key)
+        k_kernel, k_bias = split_key(key)
         shape = self.kernel_size + (channels, self.depth_multiplier)
         params = {"kernel": initializers.draw(self.depthwise_initializer, k_kernel, shape, self.dtype)}
         if self.use_bias:
@@ -483,7 +482,7 @@ class SeparableConv2D(_BaseConv):
         lengths = self._output_lengths(input_shape)
         output_shape = with_spatial(input_shape, self.data_format, lengths, self.filters)
         check_not_empty(self, output_shape)
-        k_depth, k_point, k_bias = jax.random.split(key, 3)
+        k_depth, k_point, k_bias = split_key(key, 3)
         depth_shape = self.kernel_size + (channels, self.depth_multiplier)
         point_shape = (1,) * self.rank + (channels * self.depth_multiplier, self.filters)
         params = {
@@ -614,7 +613,7 @@ class Conv2DTranspose(_BaseConv):
         ]
         output_shape = with_spatial(input_shape, self.data_format, lengths, self.filters)
         check_not_empty(self, output_shape)
-        k_kernel, k_bias = jax.random.split(key)
+        k_kernel, k_bias = split_key(key)
         shape = self.kernel_size + (self.filters, channels)
         params = {"kernel": initializers.draw(self.kernel_initializer, k_kernel, shape, self.dtype)}
         if self.use_bias:

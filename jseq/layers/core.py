@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 
 from jseq import activations, initializers, regularizers
-from jseq.core import Layer, shape_str
+from jseq.core import Layer, shape_str, split_key
 
 
 def _positive_int(layer_name, arg, value):
@@ -71,7 +71,7 @@ class Dense(Layer):
                 f"Layer '{self.name}' (Dense) needs the last axis of its input to be known. "
                 f"Received input_shape={shape_str(input_shape)}."
             )
-        k_kernel, k_bias = jax.random.split(key)
+        k_kernel, k_bias = split_key(key)
         params = {
             "kernel": initializers.draw(self.kernel_initializer, k_kernel, (d_in, self.units), self.dtype)
         }

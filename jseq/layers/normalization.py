@@ -18,12 +18,11 @@ They differ in what the mean and variance are taken over:
 
 import warnings
 
-import jax
 import jax.numpy as jnp
 from jax import lax
 
 from jseq import initializers, regularizers
-from jseq.core import Layer, shape_str
+from jseq.core import Layer, shape_str, split_key
 
 _EPSILON = 1e-7  # Keras's backend epsilon, guarding the masked mean's denominator
 
@@ -92,7 +91,7 @@ class _Affine(Layer):
 
     def _affine_params(self, key, shape, scale=None, center=None):
         """`{"gamma": ..., "beta": ...}` (Keras's order), each present when scale / center is on."""
-        k_gamma, k_beta = jax.random.split(key)
+        k_gamma, k_beta = split_key(key)
         params = {}
         if self.scale if scale is None else scale:
             params["gamma"] = initializers.draw(self.gamma_initializer, k_gamma, shape, self.dtype)
@@ -180,7 +179,7 @@ class BatchNormalization(_Affine):
     def init(self, key, input_shape):
         (axis,) = _resolve_axes(self, self.axis, input_shape)
         shape = _known(self, input_shape, [axis])
-        k_affine, k_mean, k_var = jax.random.split(key, 3)
+        k_affine, k_mean, k_var = split_key(key, 3)
         state = {
             "moving_mean": initializers.draw(self.moving_mean_initializer, k_mean, shape, self.dtype),
             "moving_variance": initializers.draw(self.moving_variance_initializer, k_var, shape, self.dtype),

@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 
 from jseq import activations, initializers, regularizers
-from jseq.core import Container, KerasTensor, Layer, check_compatible, next_key, shape_str
+from jseq.core import Container, KerasTensor, Layer, check_compatible, next_key, shape_str, split_key
 from jseq.layers.core import _positive_int
 
 
@@ -133,7 +133,7 @@ class _Recurrent(Layer):
                 f"expected shape (batch, timesteps, features) with known features, but received input "
                 f"with shape {shape_str(input_shape)}."
             )
-        k_kernel, k_recurrent, k_bias = jax.random.split(key, 3)
+        k_kernel, k_recurrent, k_bias = split_key(key, 3)
         width = self.n_gates * self.units
         params = {
             "kernel": initializers.draw(
@@ -180,7 +180,7 @@ class _Recurrent(Layer):
                     f"Layer '{self.name}' ({type(self).__name__}) needs a PRNG key when training=True with "
                     "dropout: call `apply(..., training=True, key=jax.random.PRNGKey(0))`."
                 )
-            k_in, k_rec = jax.random.split(key)
+            k_in, k_rec = split_key(key)
             if self.dropout:  # one mask per sequence, the same at every step (as Keras)
                 x = x * _dropout_mask(k_in, self.dropout, (batch, 1, x.shape[-1]))
             if self.recurrent_dropout:
@@ -410,7 +410,7 @@ class LSTM(_Recurrent):
     def initial_bias(self, key):
         if not self.unit_forget_bias:
             return super().initial_bias(key)
-        k_i, k_co = jax.random.split(key)
+        k_i, k_co = split_key(key)
         i = initializers.draw(self.bias_initializer, k_i, (self.units,), self.dtype)
         c_o = initializers.draw(self.bias_initializer, k_co, (2 * self.units,), self.dtype)
         return jnp.concatenate([i, jnp.ones((self.units,), self.dtype), c_o])  # forget gate starts at 1
@@ -625,7 +625,7 @@ class Bidirectional(Container):
         return (out,) + states + states if self.return_state else out
 
     def init(self, key, input_shape):
-        (k_f, k_b), (f, b) = jax.random.split(key), self._sublayers()
+        (k_f, k_b), (f, b) = split_key(key), self._sublayers()
         _, p_f, s_f = f.init(k_f, input_shape)
         _, p_b, s_b = b.init(k_b, input_shape)
         return self.compute_output_shape(input_shape), {f.name: p_f, b.name: p_b}, {f.name: s_f, b.name: s_b}
@@ -633,7 +633,7 @@ class Bidirectional(Container):
     def forward(self, params, state, x, *, training=False, key=None, mask=None, initial_state=None):
         """`apply`, plus the two halves' activity-regularization penalties: `-> (y, state, penalty)`."""
         f, b = self._sublayers()
-        k_f, k_b = (None, None) if key is None else jax.random.split(key)
+        k_f, k_b = (None, None) if key is None else split_key(key)
         half = None if initial_state is None else len(initial_state) // 2
         args = {"training": training, "mask": mask}
         y, s_f = f.apply(params[f.name], state[f.name], x, key=k_f, **args,
