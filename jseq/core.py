@@ -209,11 +209,11 @@ class Weight:
 
     @property
     def shape(self):
-        return tuple(self.value.shape)
+        return tuple(self._layer._spec(self._collection, self.name).shape)
 
     @property
     def dtype(self):
-        return self.value.dtype
+        return self._layer._spec(self._collection, self.name).dtype
 
     @property
     def trainable(self):
@@ -397,9 +397,56 @@ class Layer:
     def _sublayers(self):
         return []
 
+    # ---- values: `params` and `state`, made by `init` when first read (see `build_layers`) ----------------
+
+    _pending = None  # (_PendingInit, index): this layer's initial values, not computed yet
+    _specs = None  # (params, state) of ShapeDtypeStructs while pending
+
+    @property
+    def params(self):
+        if self._pending is not None:
+            self._take_pending()
+        return self._params
+
+    @params.setter
+    def params(self, value):
+        if self._pending is not None:
+            self._take_pending()  # `state` keeps its initial values
+        self._params = value
+
+    @property
+    def state(self):
+        if self._pending is not None:
+            self._take_pending()
+        return self._state
+
+    @state.setter
+    def state(self, value):
+        if self._pending is not None:
+            self._take_pending()
+        self._state = value
+
+    def _take_pending(self):
+        (pending, index), template = self._pending, self._specs
+        params, state = pending.take(index)
+        self._pending = self._specs = None
+        self._params, self._state = in_order_of(template[0], params), in_order_of(template[1], state)
+
+    def _names(self, collection):
+        """The names in `params` or `state`, in order, without computing pending values."""
+        if self._pending is not None:
+            return list(self._specs[collection == "state"])
+        return list(getattr(self, collection))
+
+    def _spec(self, collection, name):
+        """The array `name` of `collection`, or its ShapeDtypeStruct while the values are pending."""
+        if self._pending is not None:
+            return self._specs[collection == "state"][name]
+        return getattr(self, collection)[name]
+
     def trainable_mask(self):
         """A pytree of bools shaped like `params`: which arrays `fit` differentiates."""
-        return {k: self.trainable for k in self.params}
+        return {k: self.trainable for k in self._names("params")}
 
     # ---- build and eager call --------------------------------------------------------------------------
 
@@ -420,6 +467,13 @@ class Layer:
         """Adopt values made by `init` (containers override this to hand them to their layers)."""
         self.input_shape, self.output_shape = input_shape, output_shape
         self.params, self.state = dict(params), dict(state)
+        self.built = True
+
+    def _set_built_pending(self, input_shape, output_shape, pending, specs):
+        """Adopt values `init` will make when first read: `pending` is (_PendingInit, index)."""
+        self.input_shape, self.output_shape = input_shape, output_shape
+        self._params = self._state = None
+        self._pending, self._specs = pending, specs
         self.built = True
 
     def __call__(self, x, training=False, mask=None, **kwargs):
@@ -452,8 +506,8 @@ class Layer:
     # ---- weights, Keras style --------------------------------------------------------------------------
 
     def _weight_views(self):
-        return [Weight(self, "params", k) for k in self.params] + [
-            Weight(self, "state", k) for k in self.state if k not in self._non_weight_state()
+        return [Weight(self, "params", k) for k in self._names("params")] + [
+            Weight(self, "state", k) for k in self._names("state") if k not in self._non_weight_state()
         ]
 
     def _non_weight_state(self):
@@ -466,11 +520,11 @@ class Layer:
         descriptor = getattr(type(self), name, None)
         if isinstance(descriptor, property):  # a property raised AttributeError: let its own message out
             return descriptor.__get__(self, type(self))
-        values = self.__dict__
-        for collection in ("params", "state"):
-            tree = values.get(collection)
-            if isinstance(tree, dict) and name in tree and name not in self._non_weight_state():
-                return Weight(self, collection, name)
+        if "_params" in self.__dict__ or "_pending" in self.__dict__:  # set up (not inside __init__)
+            for collection in ("params", "state"):
+                names = self._names(collection)
+                if isinstance(names, list) and name in names and name not in self._non_weight_state():
+                    return Weight(self, collection, name)
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
     @property
@@ -511,8 +565,27 @@ class Layer:
                     f"set_weights received an array of shape {shape_str(w.shape)}."
                 )
             new.append(jnp.asarray(w, dtype=view.dtype))
-        for view, w in zip(views, new):  # only now, once every shape is known to fit
-            view.assign(w)
+        by_layer = {}  # only now, once every shape is known to fit
+        for view, w in zip(views, new):
+            by_layer.setdefault(id(view._layer), (view._layer, {}))[1][view._collection, view.name] = w
+        for layer, values in by_layer.values():
+            if not layer._fill_pending(values):
+                for (collection, name), w in values.items():
+                    Weight(layer, collection, name).assign(w)
+
+    def _fill_pending(self, values):
+        """Take `values` {(collection, name): array} as this layer's arrays without computing the pending
+        initial ones, if they are all of them (the usual `set_weights` right after building)."""
+        if self._pending is None:
+            return False
+        wanted = {("params", k) for k in self._names("params")} | {("state", k) for k in self._names("state")}
+        if set(values) != wanted:
+            return False
+        params = {k: values["params", k] for k in self._names("params")}
+        state = {k: values["state", k] for k in self._names("state")}
+        self._pending = self._specs = None
+        self._params, self._state = params, state
+        return True
 
     def count_params(self):
         if not self.built:
@@ -652,18 +725,41 @@ def build_layers(pairs, key):
     pairs = list(pairs)
     if not pairs:
         return
-    program, shapes, templates = _init_program(pairs, key)
+    program, shapes, templates, specs = _init_program(pairs, key)
+    if all(type(layer)._set_built is Layer._set_built for layer, _ in pairs):
+        # Plain layers run the program when one of them is first read, not now: when every weight is set
+        # first (`set_weights`, loading a file), nothing is compiled at all.
+        pending = _PendingInit(program, key)
+        for i, ((layer, shape), out, template, spec) in enumerate(zip(pairs, shapes, templates, specs)):
+            spec = (in_order_of(template[0], spec[0]), in_order_of(template[1], spec[1]))
+            layer._set_built_pending(shape, out, (pending, i), spec)
+        return
     values = program(key)
     for (layer, shape), out, template, (params, state) in zip(pairs, shapes, templates, values):
         layer._set_built(shape, out, in_order_of(template[0], params), in_order_of(template[1], state))
 
 
-_INIT_PROGRAMS = collections.OrderedDict()  # signature -> (jitted init, output shapes, templates)
+class _PendingInit:
+    """The initial values of one build's layers, computed by its program the first time any is read."""
+
+    def __init__(self, program, key):
+        self.program, self.key, self._values = program, key, None
+
+    def take(self, index):
+        """Layer `index`'s `(params, state)`; each is handed out once, so nothing is kept twice."""
+        if self._values is None:
+            self._values = list(self.program(self.key))
+        values, self._values[index] = self._values[index], None
+        return values
+
+
+_INIT_PROGRAMS = collections.OrderedDict()  # signature -> (jitted init, output shapes, templates, specs)
 _INIT_PROGRAMS_KEPT = 64
 
 
 def _init_program(pairs, key):
-    """`(jitted key -> [(params, state)], output shapes, templates)` for `pairs`, cached by what they are.
+    """`(jitted key -> [(params, state)], output shapes, templates, their ShapeDtypeStructs)` for `pairs`,
+    cached by what they are.
 
     The cache key is each layer's class, its config without the name, and its input shape: jseq's own
     layers initialise from exactly these (their `init` reads only constructor arguments and never writes to
@@ -695,8 +791,8 @@ def _init_program(pairs, key):
         return values
 
     program = jax.jit(f)
-    jax.eval_shape(program, key)  # traces `f`: fills `box`
-    entry = (program, box["shapes"], box["templates"])
+    specs = jax.eval_shape(program, key)  # traces `f`: fills `box`
+    entry = (program, box["shapes"], box["templates"], specs)
     if signature is not None:
         _INIT_PROGRAMS[signature] = entry
         if len(_INIT_PROGRAMS) > _INIT_PROGRAMS_KEPT:

@@ -164,7 +164,7 @@ def output_dtype(layer, input_dtype):
     """The dtype of `layer`'s symbolic output: its own if it casts or holds weights, else its input's."""
     if isinstance(layer, Functional):
         return layer._outputs[0].dtype
-    return layer.dtype if layer.autocast or layer.params else input_dtype
+    return layer.dtype if layer.autocast or layer._names("params") else input_dtype
 
 
 def _describe(x):
