@@ -430,8 +430,12 @@ class Layer:
     def _take_pending(self):
         (pending, index), template = self._pending, self._specs
         params, state = pending.take(index)
+        self._adopt(in_order_of(template[0], params), in_order_of(template[1], state))
+
+    def _adopt(self, params, state):
+        """Hold these arrays from now on; nothing is pending any more."""
         self._pending = self._specs = None
-        self._params, self._state = in_order_of(template[0], params), in_order_of(template[1], state)
+        self._params, self._state = params, state
 
     def _names(self, collection):
         """The names in `params` or `state`, in order, without computing pending values."""
@@ -523,8 +527,7 @@ class Layer:
             return descriptor.__get__(self, type(self))
         if "_params" in self.__dict__ or "_pending" in self.__dict__:  # set up (not inside __init__)
             for collection in ("params", "state"):
-                names = self._names(collection)
-                if isinstance(names, list) and name in names and name not in self._non_weight_state():
+                if name in self._names(collection) and name not in self._non_weight_state():
                     return Weight(self, collection, name)
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
@@ -582,10 +585,10 @@ class Layer:
         wanted = {("params", k) for k in self._names("params")} | {("state", k) for k in self._names("state")}
         if set(values) != wanted:
             return False
-        params = {k: values["params", k] for k in self._names("params")}
-        state = {k: values["state", k] for k in self._names("state")}
-        self._pending = self._specs = None
-        self._params, self._state = params, state
+        self._adopt(
+            {k: values["params", k] for k in self._names("params")},
+            {k: values["state", k] for k in self._names("state")},
+        )
         return True
 
     def count_params(self):

@@ -90,8 +90,7 @@ def _conv_with_tap_gradient(strides, padding, dilation, dimension_numbers, group
 
     def bwd(residuals, dy):
         x, kernel = residuals
-        spatial_axes = [dimension_numbers[0].index(axis) for axis in dimension_numbers[0] if axis not in "NC"]
-        spatial_in = [x.shape[a] for a in spatial_axes]
+        spatial_in = [n for n, axis in zip(x.shape, dimension_numbers[0]) if axis not in "NC"]
         pads = _explicit_padding(padding, spatial_in, kernel.shape[:-2], strides, dilation)
         dx = _input_gradient(dy, kernel, spatial_in, pads, strides, dilation, dimension_numbers, groups)
         if not dimension_numbers[0].endswith("C"):  # (B, C, *spatial) -> (B, *spatial, C)
