@@ -400,8 +400,11 @@ class Layer:
 
     # ---- values: `params` and `state`, made by `init` when first read (see `build_layers`) ----------------
 
-    _pending = None  # (_PendingInit, index): this layer's initial values, not computed yet
-    _specs = None  # (params, state) of ShapeDtypeStructs while pending
+    # While `_pending` is `(source, index)`, the layer's values are elsewhere: the initial ones not computed
+    # yet (`_PendingInit`), or the newer ones in a running `fit`'s train state. The first read has `source`
+    # hand them over; meanwhile `_specs`, the (params, state) ShapeDtypeStructs, give names, shapes, dtypes.
+    _pending = None
+    _specs = None
 
     @property
     def params(self):
@@ -428,14 +431,26 @@ class Layer:
         self._state = value
 
     def _take_pending(self):
-        (pending, index), template = self._pending, self._specs
-        params, state = pending.take(index)
-        self._adopt(in_order_of(template[0], params), in_order_of(template[1], state))
+        source, index = self._pending
+        source.hand_over(self, index)
 
     def _adopt(self, params, state):
         """Hold these arrays from now on; nothing is pending any more."""
         self._pending = self._specs = None
         self._params, self._state = params, state
+
+    def _await(self, source):
+        """Give up this layer's arrays until `source.hand_over(self, None)` (a fit's train state holds newer
+        values; they are handed over only if someone reads them). Safe to repeat."""
+        if self._pending is None:
+            self._specs = (_specs_of(self._params), _specs_of(self._state))
+            self._params = self._state = None
+        self._pending = (source, None)
+
+    def _stop_waiting(self):
+        """Called by the source handing values over: the layer holds its specs until they are assigned."""
+        self._params, self._state = self._specs
+        self._pending = self._specs = None
 
     def _names(self, collection):
         """The names in `params` or `state`, in order, without computing pending values."""
@@ -580,7 +595,7 @@ class Layer:
     def _fill_pending(self, values):
         """Take `values` {(collection, name): array} as this layer's arrays without computing the pending
         initial ones, if they are all of them (the usual `set_weights` right after building)."""
-        if self._pending is None:
+        if self._pending is None or not self._pending[0].replaceable:
             return False
         wanted = {("params", k) for k in self._names("params")} | {("state", k) for k in self._names("state")}
         if set(values) != wanted:
@@ -746,15 +761,23 @@ def build_layers(pairs, key):
 class _PendingInit:
     """The initial values of one build's layers, computed by its program the first time any is read."""
 
+    replaceable = True  # a `set_weights` that gives all of a layer's weights makes its values unneeded
+
     def __init__(self, program, key):
         self.program, self.key, self._values = program, key, None
 
-    def take(self, index):
-        """Layer `index`'s `(params, state)`; each is handed out once, so nothing is kept twice."""
+    def hand_over(self, layer, index):
+        """Give `layer` its values, layer `index`'s of the program; each is handed out once, so nothing is
+        kept twice."""
         if self._values is None:
             self._values = list(self.program(self.key))
-        values, self._values[index] = self._values[index], None
-        return values
+        (params, state), self._values[index] = self._values[index], None
+        layer._adopt(in_order_of(layer._specs[0], params), in_order_of(layer._specs[1], state))
+
+
+def _specs_of(tree):
+    """`tree` of ShapeDtypeStructs, its dict keys in the same order (a weight's order is Keras's)."""
+    return in_order_of(tree, jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), tree))
 
 
 _INIT_PROGRAMS = collections.OrderedDict()  # signature -> (jitted init, output shapes, templates, specs)

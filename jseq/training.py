@@ -317,25 +317,26 @@ class Trainer:
             initial_epoch = int(self._resume["epoch"])
         seed = self._fit_seed
         logs = {}
-        for epoch in range(initial_epoch, epochs):
-            cbs.on_epoch_begin(epoch)
-            self._adopt_layer_changes()  # a callback may have changed weights or the learning rate
-            # Without shuffling the steps read contiguous rows (a slice, not a gather of `order`'s rows).
-            order = _epoch_order(n, shuffle, seed, epoch, self._process()) if _shuffles(shuffle) else None
-            logs = self._run_epoch(data, order, n, batch_size, steps, cbs, epoch)
-            if self.stop_training and not logs:
-                break
-            if val is not None and (epoch + 1) % validation_freq == 0:
-                val_logs = self._evaluate_arrays(*val, validation_batch_size or batch_size, None)
-                logs.update({"val_" + k: v for k, v in val_logs.items()})
-            self._sync_to_layers()
-            cbs.on_epoch_end(epoch, logs)
-            self._adopt_layer_changes()
-            if self.stop_training:
-                break
-        self._sync_to_layers()
+        try:
+            for epoch in range(initial_epoch, epochs):
+                cbs.on_epoch_begin(epoch)
+                self._adopt_layer_changes()  # a callback may have changed weights or the learning rate
+                # Without shuffling the steps read contiguous rows (a slice, not a gather of `order`'s rows).
+                order = _epoch_order(n, shuffle, seed, epoch, self._process()) if _shuffles(shuffle) else None
+                logs = self._run_epoch(data, order, n, batch_size, steps, cbs, epoch)
+                if self.stop_training and not logs:
+                    break
+                if val is not None and (epoch + 1) % validation_freq == 0:
+                    val_logs = self._evaluate_arrays(*val, validation_batch_size or batch_size, None)
+                    logs.update({"val_" + k: v for k, v in val_logs.items()})
+                self._defer_sync()
+                cbs.on_epoch_end(epoch, logs)
+                self._adopt_layer_changes()
+                if self.stop_training:
+                    break
+        finally:  # also on an error or Ctrl-C: the layers hold the newest values, and no state is left live
+            self._sync_to_layers(keep_training=False)
         cbs.on_train_end(logs)
-        self._live_train_state = None
         return self.history
 
     def _run_epoch(self, data, order, n, batch_size, steps, cbs, epoch):
@@ -347,17 +348,16 @@ class Trainer:
         full_steps = min(steps, n // batch_size)  # the rest (at most one) is the last, partial batch
         for step, count in plan.calls(steps, full_steps):
             if hooks:
-                self._sync_to_layers()
+                self._defer_sync()
             cbs.on_train_batch_begin(step)
             if hooks:
                 self._adopt_layer_changes()
-            ts, metrics_state, logs = self._run_steps(
+            _, metrics_state, logs = self._run_steps(
                 plan, "train", batch_size, n, step, full_steps, count,
                 self._live_train_state, metrics_state, data, order,
             )  # fmt: skip
-            self._live_train_state = ts
             if hooks:
-                self._sync_to_layers()
+                self._defer_sync()
             cbs.on_train_batch_end(step + count - 1, logs)
             if hooks:
                 self._adopt_layer_changes()
@@ -369,12 +369,19 @@ class Trainer:
         """Steps `step .. step + count - 1` of `kind` on `args`: the last, partial batch with its own program,
         else one plain step, or the device loop over `count` full batches (timed, for the auto plan)."""
         if step >= full_steps:
-            return self._get_fn(kind, n % batch, batch)(*args)
+            return self._dispatched(kind, self._get_fn(kind, n % batch, batch)(*args))
         if not plan.loop:
-            return self._get_fn(kind, batch, batch)(*args)
+            return self._dispatched(kind, self._get_fn(kind, batch, batch)(*args))
         fn = self._get_fn(kind, batch, batch, loop=True)
         with plan.timing(count):
-            return plan.wait_for(fn(*args, np.int32(count)))
+            return plan.wait_for(self._dispatched(kind, fn(*args, np.int32(count))))
+
+    def _dispatched(self, kind, outputs):
+        """Keep a train call's new state as soon as the call is queued: it donated the old one, so an
+        interrupt (Ctrl-C) while waiting for it must leave the model with the new one."""
+        if kind == "train":
+            self._live_train_state = outputs[0]
+        return outputs
 
     def _chunks(self, kind, batch, cbs):
         """The plan of steps per jitted call for this run (see `compile(steps_per_execution=)`)."""
@@ -523,8 +530,7 @@ class Trainer:
         data, order = _device_data(x, y, sample_weight), jnp.arange(n, dtype=jnp.int32)
         ts, _, logs = fn(self._live_train_state, self._metrics_init(), data, order)
         self._live_train_state = ts
-        self._sync_to_layers()
-        self._live_train_state = None
+        self._sync_to_layers(keep_training=False)
         return self._format_batch_logs(logs, return_dict)
 
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
@@ -614,6 +620,7 @@ class Trainer:
 
     def _initial_train_state(self):
         params, state = self.params, self.state
+        self._synced_leaves = [id(v) for v in jax.tree.leaves(params)]  # what `_adopt_layer_changes` checks
         mask = self.trainable_mask()
         trainable, frozen = split_by_mask(params, mask)
         if self._opt_state is None or self._opt_mask != mask:
@@ -626,11 +633,29 @@ class Trainer:
         # The steps donate the train state's buffers, so it owns copies: the layers keep theirs.
         return _copy(TrainState(trainable, frozen, state, self._opt_state, next_key()))
 
-    def _sync_to_layers(self):
-        """Hand the train state's current values to the layer objects (the one sync point)."""
+    # Between its calls, `fit` gives the layers nothing: they wait on the train state (`Layer._await`) and
+    # take its values when a callback reads or writes one (`_sync_to_layers`), so an epoch that no callback
+    # looks into copies nothing, and the layers hold no second copy of the weights while `fit` runs.
+
+    def _defer_sync(self):
+        """Between calls of a fit: the layers take the train state's values only when one is read."""
+        ts = self._live_train_state
+        self._opt_state = ts.opt_state  # read only by saving, before the next call (which syncs first)
+        if isinstance(ts.opt_state, optimizers_module.OptimizerState):
+            self.optimizer.iterations = optimizers_module.get_iterations(ts.opt_state)
+        source = _LiveValues(self)
+        for layer in _value_holders(self):
+            layer._await(source)
+
+    def _sync_to_layers(self, keep_training=True):
+        """Hand the train state's current values to the layer objects (the one sync point). While training
+        goes on, the train state takes copies: the next call donates its buffers."""
         ts = getattr(self, "_live_train_state", None)
         if ts is None:
             return
+        for layer in _value_holders(self):
+            if _waits_on(layer, self):
+                layer._stop_waiting()
         params = merge(ts.trainable, ts.frozen)
         self.params = in_order_of(self.params, params)
         self.state = in_order_of(self.state, ts.state)
@@ -638,15 +663,16 @@ class Trainer:
         if isinstance(ts.opt_state, optimizers_module.OptimizerState):
             self.optimizer.iterations = optimizers_module.get_iterations(ts.opt_state)
         self._synced_leaves = [id(v) for v in jax.tree.leaves(self.params)]
-        # The next step donates the train state's buffers; the layers keep their own copies.
-        self._live_train_state = _copy(ts)
+        self._live_train_state = _copy(ts) if keep_training else None
 
     def _adopt_layer_changes(self):
         """If a callback assigned weights (or changed `trainable`), rebuild the train state from them."""
         ts = getattr(self, "_live_train_state", None)
         if ts is None:
             return
-        changed = [id(v) for v in jax.tree.leaves(self.params)] != getattr(self, "_synced_leaves", None)
+        # Layers still waiting on the train state were not written to (a write takes the values first).
+        waiting = any(_waits_on(layer, self) for layer in _value_holders(self))
+        changed = not waiting and [id(v) for v in jax.tree.leaves(self.params)] != self._synced_leaves
         if changed or self._opt_mask != self.trainable_mask():
             key = ts.key
             self._opt_state = ts.opt_state
@@ -1056,6 +1082,28 @@ def _all_layers(model):
     for layer in model._sublayers():
         yield layer
         yield from _all_layers(layer)
+
+
+def _value_holders(model):
+    """The layers inside `model` that hold arrays themselves (containers and wrappers hand them down)."""
+    return [layer for layer in _all_layers(model) if not layer._sublayers()]
+
+
+class _LiveValues:
+    """What a fit's layers wait on between its calls: the model's live train state, handed to all of them
+    (`Trainer._sync_to_layers`) when the first is read."""
+
+    replaceable = False  # a `set_weights` of one layer must not skip it: the others' values come with it
+
+    def __init__(self, model):
+        self.model = model
+
+    def hand_over(self, layer, index):
+        self.model._sync_to_layers()
+
+
+def _waits_on(layer, model):
+    return layer._pending is not None and getattr(layer._pending[0], "model", None) is model
 
 
 def _copy(tree):
