@@ -640,7 +640,7 @@ class Trainer:
     def _defer_sync(self):
         """Between calls of a fit: the layers take the train state's values only when one is read."""
         ts = self._live_train_state
-        self._opt_state = ts.opt_state  # read only by saving, before the next call (which syncs first)
+        self._opt_state = ts.opt_state  # for a callback that saves; every call is followed by this or a sync
         if isinstance(ts.opt_state, optimizers_module.OptimizerState):
             self.optimizer.iterations = optimizers_module.get_iterations(ts.opt_state)
         source = _LiveValues(self)

@@ -146,3 +146,25 @@ def test_a_fit_nobody_looks_into_keeps_no_second_copy_of_the_weights():
     assert max(during) - before < 1.5 * kernel
     model.get_weights()  # a read hands the values over
     assert _live_bytes() - before < 0.5 * kernel
+
+
+def test_a_callback_that_freezes_a_layer_between_epochs_freezes_it_from_the_next():
+    x, y = _data()
+    initial = _model().get_weights()
+    at_freeze = {}
+
+    class Freeze(jseq.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 0:  # no weight read first: the layers still wait on the train state
+                self.model.layers[0].trainable = False
+
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 1:
+                at_freeze["weights"] = [w.copy() for w in self.model.get_weights()]
+
+    model = _model(initial)
+    model.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0, callbacks=[Freeze()])
+    _assert_same(at_freeze["weights"], _trained(initial, 1))
+    final = model.get_weights()
+    _assert_same(final[:2], at_freeze["weights"][:2])  # frozen from epoch 1 on
+    assert not np.allclose(final[2], at_freeze["weights"][2])  # the other layer trained on
