@@ -447,6 +447,14 @@ class Layer:
             self._params = self._state = None
         self._pending = (source, None)
 
+    def _settle(self):
+        """Take now the values a running `fit` holds for this layer and its sublayers (before the layer
+        leaves its model, which could no longer hand them over)."""
+        if self._pending is not None and not self._pending[0].replaceable:
+            self._take_pending()
+        for layer in self._sublayers():
+            layer._settle()
+
     def _stop_waiting(self):
         """Called by the source handing values over: the layer holds its specs until they are assigned."""
         self._params, self._state = self._specs

@@ -151,6 +151,7 @@ class Sequential(Saving, Trainer, Container):
         """Remove the last layer (and return it)."""
         if not self._layers:
             raise TypeError("There are no layers in the model.")
+        self._layers[-1]._settle()  # popped inside `fit`: its trained values come with it
         layer = self._layers.pop()
         del self._graph[len(self._layers) + 1 :]
         if self.built:

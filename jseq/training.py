@@ -1100,6 +1100,12 @@ class _LiveValues:
 
     def hand_over(self, layer, index):
         self.model._sync_to_layers()
+        if _waits_on(layer, self.model):  # not in the model any more, and its values went with the fit
+            raise RuntimeError(
+                f"Layer '{layer.name}' left model '{self.model.name}' while `fit` was running and its "
+                "weights were never read: they are lost. Take layers out with `model.pop()`, which keeps "
+                "them."
+            )
 
 
 def _waits_on(layer, model):

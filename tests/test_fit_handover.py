@@ -168,3 +168,30 @@ def test_a_callback_that_freezes_a_layer_between_epochs_freezes_it_from_the_next
     final = model.get_weights()
     _assert_same(final[:2], at_freeze["weights"][:2])  # frozen from epoch 1 on
     assert not np.allclose(final[2], at_freeze["weights"][2])  # the other layer trained on
+
+
+def test_a_layer_popped_between_epochs_keeps_its_trained_weights():
+    x, y = _data()
+    jseq.utils.set_random_seed(0)
+    model = jseq.Sequential(
+        [jseq.Input(shape=(6,)), layers.Dense(8, activation="relu"), layers.Dense(3), layers.Dense(3)]
+    )
+    model.compile("rmsprop", jseq.losses.SparseCategoricalCrossentropy(from_logits=True))
+    initial = model.get_weights()
+    popped = {}
+
+    class Pop(jseq.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 0:  # nothing read first: the layers wait on the train state
+                popped["layer"] = self.model.pop()
+
+    model.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0, callbacks=[Pop()])
+    reference = jseq.Sequential(
+        [jseq.Input(shape=(6,)), layers.Dense(8, activation="relu"), layers.Dense(3), layers.Dense(3)]
+    )
+    reference.set_weights(initial)
+    reference.compile("rmsprop", jseq.losses.SparseCategoricalCrossentropy(from_logits=True))
+    reference.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0)
+    _assert_same(popped["layer"].get_weights(), reference.get_weights()[4:])
+    assert len(model.layers) == 2
+    assert not np.allclose(model.get_weights()[2], reference.get_weights()[2])  # trained on in epoch 1
