@@ -306,18 +306,18 @@ class Trainer:
         self.stop_training = False
         self._resume = None
         self._live_train_state = self._place(self._initial_train_state())
-        cbs.on_train_begin()
-        if self._resume is not None:
-            # A callback (BackupAndRestore) restored weights and optimizer state into the model and asks
-            # to go on from its epoch with the key and shuffle seed of the interrupted run.
-            self._live_train_state = self._place(
-                self._initial_train_state()._replace(key=self._resume["key"])
-            )
-            self._fit_seed = int(self._resume["seed"])
-            initial_epoch = int(self._resume["epoch"])
-        seed = self._fit_seed
         logs = {}
         try:
+            cbs.on_train_begin()
+            if self._resume is not None:
+                # A callback (BackupAndRestore) restored weights and optimizer state into the model and asks
+                # to go on from its epoch with the key and shuffle seed of the interrupted run.
+                self._live_train_state = self._place(
+                    self._initial_train_state()._replace(key=self._resume["key"])
+                )
+                self._fit_seed = int(self._resume["seed"])
+                initial_epoch = int(self._resume["epoch"])
+            seed = self._fit_seed
             for epoch in range(initial_epoch, epochs):
                 cbs.on_epoch_begin(epoch)
                 self._adopt_layer_changes()  # a callback may have changed weights or the learning rate
@@ -334,8 +334,8 @@ class Trainer:
                 self._adopt_layer_changes()
                 if self.stop_training:
                     break
-        finally:  # also on an error or Ctrl-C: the layers hold the newest values, and no state is left live
-            self._sync_to_layers(keep_training=False)
+        finally:  # also on an error or Ctrl-C: the layers hold the newest values, no state is left live
+            self._end_fit()
         cbs.on_train_end(logs)
         return self.history
 
@@ -665,15 +665,26 @@ class Trainer:
         self._synced_leaves = [id(v) for v in jax.tree.leaves(self.params)]
         self._live_train_state = _copy(ts) if keep_training else None
 
+    def _end_fit(self):
+        """The layers take the train state's values, unless a callback gave them newer ones since it was
+        made (one that failed in `on_train_begin`, say); no train state stays live."""
+        if self._live_train_state is not None and self._layers_changed():
+            self._live_train_state = None
+        self._sync_to_layers(keep_training=False)
+
+    def _layers_changed(self):
+        """Whether a layer's arrays were assigned since the train state was made from them or handed to them.
+        Layers still waiting on the train state were not (a write takes the values first)."""
+        if any(_waits_on(layer, self) for layer in _value_holders(self)):
+            return False
+        return [id(v) for v in jax.tree.leaves(self.params)] != self._synced_leaves
+
     def _adopt_layer_changes(self):
         """If a callback assigned weights (or changed `trainable`), rebuild the train state from them."""
         ts = getattr(self, "_live_train_state", None)
         if ts is None:
             return
-        # Layers still waiting on the train state were not written to (a write takes the values first).
-        waiting = any(_waits_on(layer, self) for layer in _value_holders(self))
-        changed = not waiting and [id(v) for v in jax.tree.leaves(self.params)] != self._synced_leaves
-        if changed or self._opt_mask != self.trainable_mask():
+        if self._layers_changed() or self._opt_mask != self.trainable_mask():
             key = ts.key
             self._opt_state = ts.opt_state
             self._live_train_state = self._place(self._initial_train_state()._replace(key=key))

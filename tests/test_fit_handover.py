@@ -195,3 +195,19 @@ def test_a_layer_popped_between_epochs_keeps_its_trained_weights():
     _assert_same(popped["layer"].get_weights(), reference.get_weights()[4:])
     assert len(model.layers) == 2
     assert not np.allclose(model.get_weights()[2], reference.get_weights()[2])  # trained on in epoch 1
+
+
+def test_a_callback_failing_in_on_train_begin_leaves_no_stale_train_state():
+    x, y = _data()
+    model = _model()
+
+    class SetThenFail(jseq.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.model.set_weights([np.zeros_like(w) for w in self.model.get_weights()])
+            raise RuntimeError("backup unreadable")
+
+    with pytest.raises(RuntimeError, match="backup unreadable"):
+        model.fit(x, y, batch_size=16, epochs=2, verbose=0, callbacks=[SetThenFail()])
+    assert all(not w.any() for w in model.get_weights())  # the callback's values stand
+    # and predict uses them, not the train state made before the callback ran
+    np.testing.assert_allclose(model.predict(x, verbose=0), np.zeros((64, 3)), atol=0)
