@@ -347,8 +347,8 @@ class Trainer:
         plan = self._chunks("train", batch_size, cbs)
         full_steps = min(steps, n // batch_size)  # the rest (at most one) is the last, partial batch
         for step, count in plan.calls(steps, full_steps):
-            if hooks:
-                self._defer_sync()
+            # Before a batch the layers already agree with the train state (waiting on it, handed its values,
+            # or the source it was rebuilt from): only a call moves it on.
             cbs.on_train_batch_begin(step)
             if hooks:
                 self._adopt_layer_changes()

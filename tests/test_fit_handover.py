@@ -211,3 +211,19 @@ def test_a_callback_failing_in_on_train_begin_leaves_no_stale_train_state():
     assert all(not w.any() for w in model.get_weights())  # the callback's values stand
     # and predict uses them, not the train state made before the callback ran
     np.testing.assert_allclose(model.predict(x, verbose=0), np.zeros((64, 3)), atol=0)
+
+
+def test_a_batch_hook_reads_the_weights_of_the_batches_before_it():
+    x, y = _data()
+    initial = _model().get_weights()
+    seen = {}
+
+    class ReadAtBegin(jseq.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            if batch == 2:  # nothing read at batches 0 and 1
+                seen["weights"] = [w.copy() for w in self.model.get_weights()]
+
+    model = _model(initial)
+    model.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0, callbacks=[ReadAtBegin()])
+    _assert_same(seen["weights"], _trained(initial, 1, steps_per_epoch=2))
+    _assert_same(model.get_weights(), _trained(initial, 1))
